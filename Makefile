@@ -1,0 +1,43 @@
+# Mixed Models in Python: build, test and serve the book.
+# `make book` and `make test` are all a newcomer needs; both create .venv on first use.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PORT   ?= 8000
+
+.PHONY: help venv book test serve lab clean
+
+help:
+	@echo "make book   build the site into _build/html (executes every notebook)"
+	@echo "make test   run the whole test suite"
+	@echo "make serve  serve the built site on http://127.0.0.1:$(PORT)"
+	@echo "make lab    open JupyterLab on the chapters"
+	@echo "make clean  remove _build (the site and the execution cache)"
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . -W -n --keep-going
+	@echo "The site is in _build/html: open _build/html/index.html, or run 'make serve'."
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+serve:
+	@test -f _build/html/index.html || { echo "No site yet: run 'make book' first."; exit 1; }
+	@echo "Serving the book on http://127.0.0.1:$(PORT) (Ctrl-C to stop)"
+	$(BIN)/python -m http.server $(PORT) --bind 127.0.0.1 --directory _build/html
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=chapters
+
+clean:
+	rm -rf _build

@@ -1,0 +1,85 @@
+"""Data shipped with the book, in the repository's ``data/`` folder.
+
+Every file listed here is described, with its source and licence, in
+``data/README.md`` (the codebook).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+# name -> (file inside data/, one-line description)
+_REGISTRY: dict[str, tuple[str, str]] = {
+    "seed_toy": (
+        "seed_toy.csv",
+        "The 16 rows of the Cross Validated question 415041: 8 participants, "
+        "Condition_1 within (2 levels), Condition_2 between (2 levels).",
+    ),
+}
+
+
+def datasets() -> pd.DataFrame:
+    """List the data sets that :func:`load` knows.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per data set, indexed by name, with the file it lives in and
+        a one-line description.
+
+    Examples
+    --------
+    >>> import helpers
+    >>> "seed_toy" in helpers.datasets().index
+    True
+    """
+    rows = [
+        {"name": name, "file": f"data/{file}", "description": text}
+        for name, (file, text) in sorted(_REGISTRY.items())
+    ]
+    return pd.DataFrame(rows).set_index("name")
+
+
+def load(name: str) -> pd.DataFrame:
+    """Load one of the book's data sets as a long-format DataFrame.
+
+    Nothing is dropped or recoded: missing values stay missing, and the
+    columns keep the types that are in the file.
+
+    Parameters
+    ----------
+    name : str
+        A name from :func:`datasets`, for example ``"seed_toy"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a known data set; the message lists the known ones.
+
+    Examples
+    --------
+    >>> import helpers
+    >>> df = helpers.load("seed_toy")
+    >>> df.shape
+    (16, 4)
+    """
+    if not isinstance(name, str) or name not in _REGISTRY:
+        known = ", ".join(sorted(_REGISTRY))
+        raise ValueError(
+            f"unknown data set {name!r}; helpers.load knows: {known}. "
+            "Call helpers.datasets() to see what each one holds."
+        )
+    path = DATA_DIR / _REGISTRY[name][0]
+    if not path.exists():
+        raise FileNotFoundError(
+            f"data set {name!r} should be at {path} but that file is missing; "
+            "restore it from the repository (git checkout -- data/)."
+        )
+    return pd.read_csv(path)
