@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Regenerate the R reference values and check them against the committed ones.
+#
+#   tests/r/check_reference.sh            # regenerate into a temporary folder and compare
+#   tests/r/check_reference.sh --update   # regenerate in place (data/reference/)
+#
+# 1. python tests/r/reference_cases.py writes every case's CSV and cases.json
+#    from the registry (fixed seeds);
+# 2. Rscript tests/r/reference.R fits lmerTest::lmer / afex::aov_ez and writes
+#    one JSON per case;
+# 3. tests/r/json_compare.py compares the fresh files with data/reference/
+#    (numbers within 1e-6 relative; R/package versions reported, not failed).
+# Exits non-zero, printing the differences, when they disagree.
+# Set PYTHON to choose the interpreter (default: .venv/bin/python, else python3).
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+if [[ -z "${PYTHON:-}" ]]; then
+    if [[ -x .venv/bin/python ]]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
+fi
+command -v Rscript >/dev/null || { echo "check_reference.sh: Rscript not found" >&2; exit 2; }
+
+if [[ "${1:-}" == "--update" ]]; then
+    "$PYTHON" tests/r/reference_cases.py data/reference/cases
+    Rscript tests/r/reference.R data/reference/cases data/reference
+    echo "updated data/reference/ -- review the diff and update data/reference/README.md if versions changed"
+    exit 0
+fi
+
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$tmp/cases"
+"$PYTHON" tests/r/reference_cases.py "$tmp/cases"
+Rscript tests/r/reference.R "$tmp/cases" "$tmp"
+"$PYTHON" tests/r/json_compare.py data/reference "$tmp" --rtol 1e-6

@@ -1,0 +1,354 @@
+"""The cases on which the book's helpers are cross-checked against R (lme4/lmerTest/afex).
+
+Each :class:`Case` names a data set (made by :mod:`helpers.simulate` with a
+fixed seed, or the seed question's data, or pingouin's ``mixed_anova``), an
+lme4 formula that is used *as the same text* by R's ``lmerTest::lmer`` and by
+``helpers.mixedlm``, and, where the design allows it, the arguments of an
+``afex::aov_ez`` repeated-measures ANOVA.
+
+So that one formula means one model in both languages, every factor column is
+written as **strings** (``"c1_1"``, ``"s01"``, ``"w2"``): patsy and R both
+turn a string column into a factor with alphabetically sorted levels
+(R runs with ``LC_COLLATE=C``, the same order as Python's ``sorted``), and
+neither needs ``C()`` or ``factor()``.
+
+Writing the files::
+
+    python tests/r/reference_cases.py            # -> data/reference/cases/
+    python tests/r/reference_cases.py OUTDIR
+
+writes ``<case>.csv`` for every case and ``cases.json`` (the manifest that
+``tests/r/reference.R`` reads: formula, REML, afex arguments).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from helpers import simulate as sim
+from helpers.data import DATA_DIR, load
+
+REFERENCE_DIR = DATA_DIR / "reference"
+CASES_DIR = REFERENCE_DIR / "cases"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One cross-check case.
+
+    Attributes
+    ----------
+    name : str
+        Identifier; also the file stem of ``cases/<name>.csv`` and ``<name>.json``.
+    description : str
+        What the case checks, in one or two sentences.
+    formula : str
+        lme4 formula, read identically by ``lmer`` and ``helpers.mixedlm``.
+    make_data : callable
+        Returns the case's DataFrame (deterministic: fixed seeds).
+    reml : bool
+        Fit by REML (all cases: ``True``).
+    afex : dict or None
+        ``{"dv", "id", "within", "between"}`` for ``afex::aov_ez``, or None.
+    afex_comparable : bool
+        Whether the afex ANOVA is the *same model* as the lmer fit, so that
+        its F tests must equal ``helpers.anova`` (balanced data, random
+        effects matching the ANOVA's error strata, positive variances).
+    pingouin : dict or None
+        Arguments of ``pingouin.mixed_anova`` when that is comparable too.
+    notes : str
+        Caveats (why afex is or is not comparable, expected singularity...).
+    """
+
+    name: str
+    description: str
+    formula: str
+    make_data: Callable[[], pd.DataFrame] = field(repr=False)
+    reml: bool = True
+    afex: dict | None = None
+    afex_comparable: bool = False
+    pingouin: dict | None = None
+    notes: str = ""
+
+    @property
+    def dv(self) -> str:
+        return self.formula.split("~", 1)[0].strip()
+
+    def manifest(self) -> dict:
+        """The JSON-able part of the case (everything but the data)."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "formula": self.formula,
+            "reml": self.reml,
+            "afex": self.afex,
+            "afex_comparable": self.afex_comparable,
+            "notes": self.notes,
+        }
+
+
+# --------------------------------------------------------------------------- data makers
+def _seed_data() -> pd.DataFrame:
+    df = load("seed_toy")
+    return pd.DataFrame(
+        {
+            "participant_ID": [f"p{int(v):02d}" for v in df["participant_ID"]],
+            "Condition_1": [f"c1_{int(v)}" for v in df["Condition_1"]],
+            "Condition_2": [f"c2_{int(v)}" for v in df["Condition_2"]],
+            "dependent_var": df["dependent_var"].astype(float),
+        }
+    )
+
+
+def _pingouin_mixed() -> pd.DataFrame:
+    import pingouin as pg
+
+    df = pg.read_dataset("mixed_anova")
+    return pd.DataFrame(
+        {
+            "Subject": [f"s{int(v):02d}" for v in df["Subject"]],
+            "Time": df["Time"].astype(str).to_numpy(dtype=object),
+            "Group": df["Group"].astype(str).to_numpy(dtype=object),
+            "Scores": df["Scores"].astype(float),
+        }
+    )
+
+
+def _mixed_unbalanced() -> pd.DataFrame:
+    df = sim.simulate_mixed_design(
+        n_per_group=12,
+        n_within=3,
+        n_between=2,
+        grand_mean=10.0,
+        within_effects=[0.0, 0.6, 0.9],
+        between_effects=[0.0, 0.5],
+        interaction=[[0.0, 0.0, 0.0], [0.0, 0.4, -0.3]],
+        subj_sd=1.0,
+        error_sd=1.0,
+        seed=20240601,
+    )
+    return sim.knock_out(df, 0.1, column="y", seed=20240602)
+
+
+def _two_within() -> pd.DataFrame:
+    return sim.simulate_two_within(
+        n_subj=20,
+        n_a=3,
+        n_b=2,
+        grand_mean=5.0,
+        a_effects=[0.0, 0.5, 0.8],
+        b_effects=[0.0, 0.4],
+        interaction=[[0.0, 0.0], [0.0, 0.3], [0.0, -0.2]],
+        subj_sd=1.0,
+        subj_a_sd=0.5,
+        subj_b_sd=0.5,
+        error_sd=0.7,
+        seed=20240603,
+    )
+
+
+def _slopes_correlated() -> pd.DataFrame:
+    return sim.simulate_random_slopes(
+        n_subj=18, n_obs=10, beta0=250.0, beta1=10.0, subj_sd=25.0, slope_sd=6.0,
+        slope_corr=0.3, error_sd=25.0, seed=20240604,
+    )
+
+
+def _slopes_uncorrelated() -> pd.DataFrame:
+    return sim.simulate_random_slopes(
+        n_subj=18, n_obs=10, beta0=250.0, beta1=10.0, subj_sd=25.0, slope_sd=6.0,
+        slope_corr=0.0, error_sd=25.0, seed=20240605,
+    )
+
+
+def _crossed() -> pd.DataFrame:
+    return sim.simulate_crossed(
+        n_subj=30, n_item=16, beta0=800.0, effect=50.0, subj_sd=100.0, item_sd=80.0,
+        error_sd=200.0, seed=20240606,
+    )
+
+
+def _nested() -> pd.DataFrame:
+    return sim.simulate_nested(
+        n_school=12, n_class_per_school=3, n_pupil=8, school_sd=1.0, class_sd=0.6,
+        error_sd=1.0, grand_mean=0.0, sector_effect=0.8, seed=20240607,
+    )
+
+
+# --------------------------------------------------------------------------- registry
+_CASE_LIST = [
+    Case(
+        name="seed_asker",
+        description="The seed question's data (8 participants, Condition_1 within, Condition_2 "
+        "between) with the model the asker wanted: a random intercept per participant.",
+        formula="dependent_var ~ Condition_1*Condition_2 + (1|participant_ID)",
+        make_data=_seed_data,
+        afex={"dv": "dependent_var", "id": "participant_ID", "within": ["Condition_1"],
+              "between": ["Condition_2"]},
+        afex_comparable=False,
+        notes="Balanced 2x2 mixed design, but lme4 estimates the participant variance at 0 "
+        "(singular fit): lmer then pools both error strata into one residual (DenDF 12 for "
+        "every term) while afex keeps the between-participant stratum (DenDF 6 for "
+        "Condition_2). The afex table is stored but not compared.",
+    ),
+    Case(
+        name="seed_answer",
+        description="The seed question's accepted answer: random intercepts for participant and "
+        "for both conditions, no fixed effects.",
+        formula="dependent_var ~ 1 + (1|participant_ID) + (1|Condition_1) + (1|Condition_2)",
+        make_data=_seed_data,
+        notes="Crossed random effects for two-level factors; lme4 reports a singular fit. "
+        "No fixed terms, so the ANOVA table is empty.",
+    ),
+    Case(
+        name="mixed_balanced",
+        description="pingouin's mixed_anova data: 60 subjects, Time within (3), Group between (2).",
+        formula="Scores ~ Time*Group + (1|Subject)",
+        make_data=_pingouin_mixed,
+        afex={"dv": "Scores", "id": "Subject", "within": ["Time"], "between": ["Group"]},
+        afex_comparable=True,
+        pingouin={"dv": "Scores", "subject": "Subject", "within": "Time", "between": "Group"},
+        notes="Balanced: lmer (1|Subject) = sphericity-assuming mixed ANOVA (afex correction "
+        "'none', pingouin p_unc).",
+    ),
+    Case(
+        name="mixed_unbalanced_missing",
+        description="Simulated mixed design (3-level within, 2-level between, 24 subjects) with "
+        "10% of the responses set missing at random (NA in the CSV).",
+        formula="y ~ within*between + (1|subject)",
+        make_data=_mixed_unbalanced,
+        notes="The rows with missing y are dropped by lmer (na.omit) and by helpers.mixedlm "
+        "(with a warning). No afex: aov_ez would drop every subject with a missing cell, "
+        "a different data set.",
+    ),
+    Case(
+        name="two_within",
+        description="Two within factors (A: 3 levels, B: 2 levels), 20 subjects, one observation "
+        "per cell, with a random intercept only.",
+        formula="y ~ A*B + (1|subject)",
+        make_data=_two_within,
+        afex={"dv": "y", "id": "subject", "within": ["A", "B"], "between": []},
+        afex_comparable=False,
+        notes="afex's aov_ez tests A against subject:A, B against subject:B and A:B against the "
+        "residual; lmer with only (1|subject) pools those strata, so its F tests are a "
+        "different model. The afex table is stored for reference but not compared; see "
+        "two_within_strata for the comparable lmer model.",
+    ),
+    Case(
+        name="two_within_strata",
+        description="Same data as two_within, with the random effects that reproduce the "
+        "repeated-measures ANOVA's error strata.",
+        formula="y ~ A*B + (1|subject) + (1|subject:A) + (1|subject:B)",
+        make_data=_two_within,
+        afex={"dv": "y", "id": "subject", "within": ["A", "B"], "between": []},
+        afex_comparable=True,
+        notes="With all three variances positive, lmer's Satterthwaite tests equal afex's "
+        "sphericity-assuming (correction 'none') tests.",
+    ),
+    Case(
+        name="slopes_correlated",
+        description="Sleepstudy-like: 18 subjects x 10 values of a numeric x, correlated random "
+        "intercepts and slopes.",
+        formula="y ~ x + (1 + x|subject)",
+        make_data=_slopes_correlated,
+    ),
+    Case(
+        name="slopes_uncorrelated",
+        description="Sleepstudy-like data fitted with independent random intercepts and slopes "
+        "(double-bar syntax).",
+        formula="y ~ x + (1 + x||subject)",
+        make_data=_slopes_uncorrelated,
+        notes="x is numeric, so lme4's || really removes the correlation (it would not for a "
+        "factor).",
+    ),
+    Case(
+        name="crossed",
+        description="30 participants x 16 items (DeBruine & Barr design), condition within "
+        "subjects and between items, crossed random intercepts.",
+        formula="y ~ cond + (1|subject) + (1|item)",
+        make_data=_crossed,
+    ),
+    Case(
+        name="nested",
+        description="Pupils in classes in schools (12 x 3 x 8), class labels c1-c3 repeated in "
+        "every school, school-level predictor sector.",
+        formula="y ~ sector + (1|school/class)",
+        make_data=_nested,
+        notes="The nesting comes from the formula: (1|school/class) = (1|school) + "
+        "(1|school:class).",
+    ),
+    Case(
+        name="nested_explicit",
+        description="Same data as nested, with the nesting spelled out.",
+        formula="y ~ sector + (1|school) + (1|school:class)",
+        make_data=_nested,
+    ),
+]
+
+CASES: dict[str, Case] = {c.name: c for c in _CASE_LIST}
+
+
+def case_names() -> list[str]:
+    """The names of all cases, in registry order."""
+    return list(CASES)
+
+
+def get_case(name: str) -> Case:
+    """The :class:`Case` called ``name`` (``ValueError`` listing the known ones otherwise)."""
+    if name not in CASES:
+        raise ValueError(f"unknown reference case {name!r}; known: {', '.join(CASES)}")
+    return CASES[name]
+
+
+def case_data(name: str) -> pd.DataFrame:
+    """The case's data, freshly generated from the registry (fixed seeds)."""
+    return get_case(name).make_data()
+
+
+def read_case_csv(name: str, directory: str | Path = CASES_DIR) -> pd.DataFrame:
+    """The case's data as stored in ``directory/<name>.csv`` (what R read)."""
+    path = Path(directory) / f"{name}.csv"
+    return pd.read_csv(path, keep_default_na=False, na_values=["NA"])
+
+
+def write_case_csv(df: pd.DataFrame, path: str | Path) -> None:
+    """Write one case's data: full-precision floats, ``NA`` for missing, ``\\n`` line ends."""
+    df.to_csv(path, index=False, na_rep="NA", lineterminator="\n", float_format=None)
+
+
+def write_cases(directory: str | Path = CASES_DIR, verbose: bool = True) -> Path:
+    """Write every case's CSV and the manifest ``cases.json`` into ``directory``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    manifest = []
+    for case in CASES.values():
+        df = case.make_data()
+        write_case_csv(df, directory / f"{case.name}.csv")
+        manifest.append(case.manifest())
+        if verbose:
+            n_na = int(df.isna().any(axis=1).sum())
+            print(f"{case.name:<26} {df.shape[0]:>4} rows {df.shape[1]} cols "
+                  f"{n_na:>3} with NA  {case.formula}")
+    with open(directory / "cases.json", "w", newline="\n") as fh:
+        json.dump(manifest, fh, indent=2)
+        fh.write("\n")
+    return directory
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) > 1 or (argv and argv[0] in ("-h", "--help")):
+        print("usage: python tests/r/reference_cases.py [OUTDIR]   (default: data/reference/cases)")
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    out = write_cases(argv[0] if argv else CASES_DIR)
+    print(f"wrote {len(CASES)} cases to {out}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
