@@ -143,3 +143,111 @@ def interaction_plot(
     if new_figure:
         ax.figure.tight_layout()
     return ax
+
+
+def _require_mixedlm_result(result, what: str):
+    from statsmodels.regression.mixed_linear_model import MixedLMResults
+
+    if not isinstance(getattr(result, "_results", result), MixedLMResults):
+        raise ValueError(
+            f"{what} needs a fitted statsmodels MixedLM result (model.fit()), "
+            f"got {type(result).__name__}"
+        )
+
+
+def caterpillar_plot(result, term: str | None = None, level: float = 0.95,
+                     xlabel: str | None = None, ax=None):
+    """Plot each group's predicted random effect (BLUP) with a prediction interval, sorted.
+
+    The interval is the BLUP plus or minus a normal quantile times the square
+    root of its conditional variance (``result.random_effects_cov``): how far
+    the group's true effect may be from its prediction, given the model.
+
+    Parameters
+    ----------
+    result : statsmodels MixedLMResults
+        A fitted mixed model with per-group random effects.
+    term : str, optional
+        Which random effect to draw (a column of ``result.random_effects``);
+        default the first, usually the random intercept (``"Group"``).
+    level : float
+        Coverage of the intervals, default 0.95.
+    xlabel : str, optional
+        Label of the x axis; give the units of the response here.
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import pingouin as pg, statsmodels.formula.api as smf, helpers
+    >>> d = pg.read_dataset("mixed_anova")
+    >>> fit = smf.mixedlm("Scores ~ Time * Group", d, groups="Subject").fit()
+    >>> ax = helpers.caterpillar_plot(fit)
+    >>> len(ax.collections) > 0
+    True
+    """
+    _require_mixedlm_result(result, "caterpillar_plot")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1, got {level}")
+    effects = pd.DataFrame(result.random_effects).T
+    if term is None:
+        term = effects.columns[0]
+    if term not in effects.columns:
+        raise KeyError(f"random effect {term!r} not in the fit; it has {list(effects.columns)}")
+    sd = np.sqrt([np.asarray(result.random_effects_cov[g].loc[term, term]) for g in effects.index])
+    order = np.argsort(effects[term].to_numpy())
+    blup = effects[term].to_numpy()[order]
+    half = stats.norm.ppf(0.5 + level / 2) * np.asarray(sd, dtype=float)[order]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.2, min(6.5, max(3.0, 0.1 * len(blup) + 1.2))))
+    y = np.arange(len(blup))
+    ax.hlines(y, blup - half, blup + half, color="0.6", lw=1.2)
+    ax.scatter(blup, y, s=14, color="C0", zorder=3)
+    ax.axvline(0, color="C3", lw=1, ls="--")
+    ax.set_yticks([] if len(blup) > 30 else y,
+                  [] if len(blup) > 30 else [str(g) for g in effects.index[order]])
+    ax.set_ylabel(f"groups, sorted ({len(blup)})")
+    ax.set_xlabel(xlabel or f"predicted random effect '{term}' ({level:.0%} interval)")
+    ax.figure.tight_layout()
+    return ax
+
+
+def residual_plots(result, ylabel: str = "residual"):
+    """Residuals against fitted values, and a normal Q-Q plot of the residuals.
+
+    These are the conditional residuals (observed minus fitted, with the
+    predicted random effects included). Look for a funnel (variance growing
+    with the fitted value) on the left and for bent tails on the right.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import pingouin as pg, statsmodels.formula.api as smf, helpers
+    >>> d = pg.read_dataset("mixed_anova")
+    >>> fig = helpers.residual_plots(smf.mixedlm("Scores ~ Time", d, groups="Subject").fit())
+    >>> len(fig.axes)
+    2
+    """
+    _require_mixedlm_result(result, "residual_plots")
+    resid = np.asarray(result.resid, dtype=float)
+    fitted = np.asarray(result.fittedvalues, dtype=float)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
+    left.scatter(fitted, resid, s=12, alpha=0.7)
+    left.axhline(0, color="C3", lw=1, ls="--")
+    left.set_xlabel("fitted value")
+    left.set_ylabel(ylabel)
+    left.set_title("residuals vs fitted")
+    (theory, ordered), (slope, intercept, _) = stats.probplot(resid, dist="norm")
+    right.scatter(theory, ordered, s=12, alpha=0.7)
+    right.plot(theory, intercept + slope * theory, color="C3", lw=1)
+    right.set_xlabel("normal quantile")
+    right.set_ylabel(f"ordered {ylabel}")
+    right.set_title("normal Q-Q plot")
+    fig.tight_layout()
+    return fig

@@ -16,6 +16,23 @@ PROBES = {
         "n_rows": "len(toy)",
         "n_subjects": "toy['participant_ID'].nunique()",
     },
+    "02_rm_anova": {
+        "mixed_F": "mixed.set_index('Source')['F'].to_dict()",
+        "mixed_DF2": "mixed.set_index('Source')['DF2'].to_dict()",
+        "listwise_DF2": "a.set_index('Source')['DF2'].to_dict()",
+        "n_subjects": "int(memory['Subject'].nunique())",
+    },
+    "03_random_intercept": {
+        "scale": "asker.scale",
+        "llf": "asker.llf",
+        "subject_var": "float(asker.cov_re.iloc[0, 0])",
+        "singular": "bool(helpers.is_singular(asker))",
+        "lmm": "lmm.reset_index(drop=True).to_dict('list')",
+        "aov": "aov[['F', 'DF2', 'p_unc']].to_dict('list')",
+        "implied_subject_var": "implied_subject_var",
+        "pooled": "pooled",
+        "coding_F_gap": "float(np.abs(table_treatment['F'].to_numpy() - table_sum['F'].to_numpy()).max())",
+    },
 }
 
 _cache: dict[str, tuple] = {}
@@ -43,3 +60,30 @@ def test_chapter_1_decides_the_design_from_the_data():
     assert values["design"] == {"Condition_1": "within", "Condition_2": "between"}
     assert values["n_rows"] == 16
     assert values["n_subjects"] == 8
+
+
+@pytest.mark.slow
+def test_chapter_2_states_pingouins_mixed_anova():
+    _, values = executed("02_rm_anova")
+    rounded = {k: round(v, 3) for k, v in values["mixed_F"].items()}
+    assert rounded == {"Group": 5.052, "Time": 4.027, "Interaction": 2.728}
+    assert values["mixed_DF2"] == {"Group": 58, "Time": 116, "Interaction": 116}
+    # one missing score removes the whole subject: one fewer subject in every error term
+    assert values["listwise_DF2"] == {"Group": 57, "Time": 114, "Interaction": 114}
+    assert values["n_subjects"] == 60
+
+
+@pytest.mark.slow
+def test_chapter_3_reads_the_askers_model_and_matches_the_anova():
+    _, v = executed("03_random_intercept")
+    assert round(v["scale"], 4) == 0.0531
+    assert round(v["llf"], 4) == -2.1869
+    assert v["subject_var"] < 1e-6 and v["singular"] is True
+    # the LMM's table equals pingouin's mixed ANOVA on the balanced memory data
+    assert v["lmm"]["F"] == pytest.approx(v["aov"]["F"], rel=1e-4)
+    assert v["lmm"]["DenDF"] == pytest.approx(v["aov"]["DF2"], rel=1e-4)
+    assert v["lmm"]["p"] == pytest.approx(v["aov"]["p_unc"], abs=1e-4)
+    # on the seed data the ANOVA implies a negative subject variance; the LMM pools the strata
+    assert v["implied_subject_var"] < 0
+    assert v["pooled"] == pytest.approx(v["scale"], rel=1e-3)
+    assert v["coding_F_gap"] < 1e-6
