@@ -18,6 +18,16 @@ _REGISTRY: dict[str, tuple[str, str]] = {
         "The 16 rows of the Cross Validated question 415041: 8 participants, "
         "Condition_1 within (2 levels), Condition_2 between (2 levels).",
     ),
+    "sleepstudy": (
+        "sleepstudy.csv",
+        "lme4's sleepstudy: reaction time (ms) of 18 subjects over days 0-9 of sleep "
+        "restriction (Belenky et al., 2003).",
+    ),
+    "penicillin": (
+        "penicillin.csv",
+        "lme4's Penicillin: diameter (mm) of the zone of inhibition of 6 penicillin samples "
+        "on each of 24 plates, crossed (Davies and Goldsmith, 1972).",
+    ),
 }
 
 

@@ -23,6 +23,7 @@ command -v Rscript >/dev/null || { echo "check_reference.sh: Rscript not found" 
 if [[ "${1:-}" == "--update" ]]; then
     "$PYTHON" tests/r/reference_cases.py data/reference/cases
     Rscript tests/r/reference.R data/reference/cases data/reference
+    Rscript data/r/export_lme4_data.R data
     echo "updated data/reference/ -- review the diff and update data/reference/README.md if versions changed"
     exit 0
 fi
@@ -33,3 +34,11 @@ mkdir -p "$tmp/cases"
 "$PYTHON" tests/r/reference_cases.py "$tmp/cases"
 Rscript tests/r/reference.R "$tmp/cases" "$tmp"
 "$PYTHON" tests/r/json_compare.py data/reference "$tmp" --rtol 1e-6
+
+# The lme4 data sets shipped in data/ must be exactly what lme4 has.
+mkdir -p "$tmp/lme4"
+Rscript data/r/export_lme4_data.R "$tmp/lme4"
+for f in sleepstudy.csv penicillin.csv; do
+    diff -u "data/$f" "$tmp/lme4/$f" || { echo "data/$f differs from lme4's data" >&2; exit 1; }
+done
+echo "lme4 data sets agree"

@@ -180,6 +180,17 @@ def _nested() -> pd.DataFrame:
     )
 
 
+def _sleepstudy() -> pd.DataFrame:
+    df = load("sleepstudy")
+    return pd.DataFrame({"Reaction": df["Reaction"].astype(float),
+                         "Days": df["Days"].astype(float),
+                         "Subject": [f"s{int(v)}" for v in df["Subject"]]})
+
+
+def _penicillin() -> pd.DataFrame:
+    return load("penicillin")
+
+
 # --------------------------------------------------------------------------- registry
 _CASE_LIST = [
     Case(
@@ -281,6 +292,27 @@ _CASE_LIST = [
         make_data=_nested,
         notes="The nesting comes from the formula: (1|school/class) = (1|school) + "
         "(1|school:class).",
+    ),
+    Case(
+        name="sleepstudy",
+        description="lme4's sleepstudy: reaction time over 10 days of sleep restriction, 18 "
+        "subjects, correlated random intercepts and slopes (chapter 5).",
+        formula="Reaction ~ Days + (1 + Days|Subject)",
+        make_data=_sleepstudy,
+    ),
+    Case(
+        name="sleepstudy_uncorrelated",
+        description="sleepstudy with independent random intercepts and slopes (chapter 5).",
+        formula="Reaction ~ Days + (1 + Days||Subject)",
+        make_data=_sleepstudy,
+    ),
+    Case(
+        name="penicillin",
+        description="lme4's Penicillin: 6 samples crossed with 24 plates, crossed random "
+        "intercepts (chapter 6).",
+        formula="diameter ~ 1 + (1|plate) + (1|sample)",
+        make_data=_penicillin,
+        notes="No fixed terms besides the intercept, so the ANOVA table is empty.",
     ),
     Case(
         name="nested_explicit",
