@@ -102,6 +102,36 @@ def error_outputs(nb) -> list[str]:
     return found
 
 
+_executed: dict[str, tuple] = {}
+
+
+def _all_probes(stem: str) -> dict[str, str]:
+    """Probes for one notebook, from ``PROBES`` in test_notebooks.py and test_chapter_*.py."""
+    import importlib
+
+    merged: dict[str, str] = {}
+    for path in sorted(Path(__file__).parent.glob("test_*.py")):
+        if path.stem == "test_notebooks" or path.stem.startswith("test_chapter_"):
+            module = importlib.import_module(path.stem)
+            merged.update(getattr(module, "PROBES", {}).get(stem, {}))
+    return merged
+
+
+def executed(stem: str):
+    """Run chapter ``stem`` once per test session, with every probe any test module declares.
+
+    A test module declares what it wants to read from a chapter as a module-level
+    ``PROBES = {"NN_name": {"label": "python expression", ...}}``; the values come back as
+    JSON in the second element of the returned ``(notebook, values)``.
+    """
+    if stem not in _executed:
+        path = CHAPTERS / f"{stem}.ipynb"
+        if not path.exists():
+            raise FileNotFoundError(f"no chapter notebook {path.name} in chapters/")
+        _executed[stem] = run_notebook(path, _all_probes(stem))
+    return _executed[stem]
+
+
 @pytest.fixture(scope="session")
 def seed_toy():
     import helpers

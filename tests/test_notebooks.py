@@ -2,13 +2,14 @@
 
 Each notebook is executed once per test session; ``PROBES`` names expressions that are
 evaluated in the notebook's namespace after its last cell, so the assertions below check the
-values the chapter computed, not the text it printed.
+values the chapter computed, not the text it printed. Chapters 4 onwards keep their probes and
+number checks in ``test_chapter_NN.py`` (see ``conftest.executed``).
 """
 from __future__ import annotations
 
 import pytest
 
-from conftest import chapter_notebooks, error_outputs, run_notebook
+from conftest import chapter_notebooks, error_outputs, executed
 
 PROBES = {
     "01_data_and_design": {
@@ -34,16 +35,6 @@ PROBES = {
         "coding_F_gap": "float(np.abs(table_treatment['F'].to_numpy() - table_sum['F'].to_numpy()).max())",
     },
 }
-
-_cache: dict[str, tuple] = {}
-
-
-def executed(stem: str):
-    if stem not in _cache:
-        path = next(p for p in chapter_notebooks() if p.stem == stem)
-        _cache[stem] = run_notebook(path, PROBES.get(stem))
-    return _cache[stem]
-
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", chapter_notebooks(), ids=lambda p: p.stem)
