@@ -133,6 +133,20 @@ def executed(stem: str):
 
 
 @pytest.fixture(scope="session")
+def built_site():
+    """Build the book once per session exactly as ``make book`` does; return the process.
+
+    The execution cache in _build/.jupyter_cache makes a build with unchanged notebooks fast.
+    """
+    import subprocess
+    import sys
+
+    jb = Path(sys.executable).parent / "jupyter-book"
+    return subprocess.run([str(jb), "build", ".", "-W", "-n", "--keep-going"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=1800)
+
+
+@pytest.fixture(scope="session")
 def seed_toy():
     import helpers
 

@@ -1,8 +1,11 @@
-"""Serve MathJax from the built site, so pages render maths with no network.
+"""Make the built site work with no network: local MathJax, no live-code (Thebe) scripts.
 
-MathJax 2.7 comes from the PyPI package ``jupyter-server-mathjax`` (pinned in
-requirements.txt). This extension points Sphinx's ``mathjax_path`` at a copy inside
-``_static/mathjax`` and copies the files there when the HTML build finishes.
+* MathJax 2.7 comes from the PyPI package ``jupyter-server-mathjax`` (pinned in
+  requirements.txt). This extension points Sphinx's ``mathjax_path`` at a copy inside
+  ``_static/mathjax`` and copies the files there when the HTML build finishes.
+* jupyter-book always loads sphinx-thebe, which puts scripts on every page that point at
+  a CDN and declare the same constant twice (a console error). The book does not offer
+  live code in the browser (readers run the notebooks), so those scripts are removed.
 """
 from __future__ import annotations
 
@@ -58,8 +61,21 @@ def _copy(app, exception):
                         ignore=shutil.ignore_patterns("__pycache__", "*.py"))
 
 
+def _is_thebe(asset) -> bool:
+    name = getattr(asset, "filename", None) or str(asset)
+    body = getattr(asset, "attributes", {}).get("body", "") or ""
+    return "thebe" in (name or "").lower() or "THEBE_JS_URL" in body
+
+
+def _drop_thebe(app, pagename, templatename, context, doctree):
+    for key in ("script_files", "css_files"):
+        if key in context:
+            context[key] = [asset for asset in context[key] if not _is_thebe(asset)]
+
+
 def setup(app):
     _source()  # fail early, with a clear message, if the package is missing
     app.connect("config-inited", _set_path, priority=900)
+    app.connect("html-page-context", _drop_thebe, priority=900)
     app.connect("build-finished", _copy)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
