@@ -7,11 +7,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8000
 
-.PHONY: help venv book test serve lab clean
+.PHONY: help venv book test student bench check serve lab clean
 
 help:
 	@echo "make book   build the site into _build/html (executes every notebook)"
 	@echo "make test   run the whole test suite"
+	@echo "make student  write the student notebooks (no solutions) and a zip to _build/student"
+	@echo "make bench  print execution and build times"
+	@echo "make check  check that this computer is ready for the notebooks"
 	@echo "make serve  serve the built site on http://127.0.0.1:$(PORT)"
 	@echo "make lab    open JupyterLab on the chapters"
 	@echo "make clean  remove _build (the site and the execution cache)"
@@ -30,6 +33,15 @@ book: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+student: $(STAMP)
+	$(BIN)/python tools/student.py _build/student
+
+bench: $(STAMP)
+	$(BIN)/python tools/bench.py
+
+check: $(STAMP)
+	$(BIN)/python -m helpers.check_setup
 
 serve:
 	@test -f _build/html/index.html || { echo "No site yet: run 'make book' first."; exit 1; }
