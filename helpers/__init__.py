@@ -11,9 +11,20 @@ The public API (a contract: code outside the book calls it exactly so)::
     helpers.lrt(reduced, full, boundary=False)       # likelihood-ratio test
     helpers.spaghetti_plot, interaction_plot, caterpillar_plot, residual_plots
     helpers.report_warnings()                        # show the warnings a fit raises, once each
+    helpers.varcorr(result)                          # random-effect SDs and correlations (VarCorr)
+    helpers.ols_lines, blup_lines, lattice_plot, shrinkage_plot   # random slopes, per group
     helpers.simulate_mixed_design, simulate_two_within, simulate_random_slopes,
     helpers.simulate_crossed, simulate_nested, knock_out   # data from named parameters
+    helpers.simulate_nested_slopes, nested_plot      # pupils in classes in schools, with slopes
+    helpers.statsmodels_call(model), translation_table(formulas, data)   # lme4 -> smf.mixedlm code
+    helpers.simulate_dropout, complete_case_anova, random_intercept_lmm,  # chapter 4: dropout
+    helpers.missing_data_study, summarize_study, plot_study, dropout_means, plot_dropout_means
+    helpers.by_subject_test, by_item_test, min_f_prime, crossed_lmm_test, fit_crossed,
+    helpers.crossed_recovery, simulate_false_positives, rejection_rates, rejection_rate_plot
 """
+from .crossed import (by_item_test, by_subject_test, crossed_lmm_test, crossed_recovery,
+                      fit_crossed, min_f_prime, rejection_rate_plot, rejection_rates,
+                      simulate_false_positives)
 from .compare import lrt
 from .data import datasets, load
 from .design import describe_design
@@ -23,13 +34,23 @@ from .inference import anova
 from .plots import caterpillar_plot, interaction_plot, residual_plots, spaghetti_plot
 from .simulate import (knock_out, simulate_crossed, simulate_mixed_design, simulate_nested,
                        simulate_random_slopes, simulate_two_within)
+from .slopes import blup_lines, lattice_plot, ols_lines, shrinkage_plot, varcorr
+from .structures import nested_plot, simulate_nested_slopes, statsmodels_call, translation_table
 from .warnings_report import report_warnings
+from .missing import (complete_case_anova, dropout_means, missing_data_study, plot_dropout_means,
+                      plot_study, random_intercept_lmm, simulate_dropout, summarize_study)
 
 __all__ = [
+    "by_subject_test", "by_item_test", "min_f_prime", "crossed_lmm_test", "fit_crossed",
+    "crossed_recovery", "simulate_false_positives", "rejection_rates", "rejection_rate_plot",
+    "simulate_dropout", "complete_case_anova", "random_intercept_lmm", "missing_data_study",
+    "summarize_study", "plot_study", "dropout_means", "plot_dropout_means",
+    "simulate_nested_slopes", "nested_plot", "statsmodels_call", "translation_table",
     "load", "datasets", "describe_design",
     "mixedlm", "fit_all", "is_singular", "anova", "lrt",
     "spaghetti_plot", "interaction_plot", "caterpillar_plot", "residual_plots",
     "report_warnings",
+    "varcorr", "ols_lines", "blup_lines", "lattice_plot", "shrinkage_plot",
     "simulate_mixed_design", "simulate_two_within", "simulate_random_slopes",
     "simulate_crossed", "simulate_nested", "knock_out",
 ]

@@ -20,8 +20,8 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     ),
     "sleepstudy": (
         "sleepstudy.csv",
-        "lme4's sleepstudy: reaction time (ms) of 18 subjects over days 0-9 of sleep "
-        "restriction (Belenky et al., 2003).",
+        "lme4's sleepstudy: reaction time (ms) of 18 subjects on days 0-9 of a sleep-"
+        "restriction study (Belenky et al., 2003); restriction starts after day 2.",
     ),
     "penicillin": (
         "penicillin.csv",

@@ -32,6 +32,7 @@ import pandas as pd
 
 from helpers import simulate as sim
 from helpers.data import DATA_DIR, load
+from helpers.missing import simulate_dropout
 
 REFERENCE_DIR = DATA_DIR / "reference"
 CASES_DIR = REFERENCE_DIR / "cases"
@@ -191,6 +192,22 @@ def _penicillin() -> pd.DataFrame:
     return load("penicillin")
 
 
+def _dropout_mar() -> pd.DataFrame:
+    df = simulate_dropout(
+        n_subj=30, n_times=4, effect=1.0, subj_sd=1.0, error_sd=1.0, mechanism="mar",
+        dropout=0.2, strength=1.5, seed=20240608,
+    )
+    # The scores lost to dropout are absent rows, as in a real long-format file.
+    return df.dropna(subset=["y"])[["subject", "time", "y"]].reset_index(drop=True)
+
+
+def _crossed_stops_short() -> pd.DataFrame:
+    return sim.simulate_crossed(
+        n_subj=20, n_item=16, beta0=800.0, effect=50.0, subj_sd=100.0, item_sd=80.0,
+        error_sd=200.0, seed=20240606,
+    )
+
+
 # --------------------------------------------------------------------------- registry
 _CASE_LIST = [
     Case(
@@ -319,6 +336,23 @@ _CASE_LIST = [
         description="Same data as nested, with the nesting spelled out.",
         formula="y ~ sector + (1|school) + (1|school:class)",
         make_data=_nested,
+    ),
+    Case(
+        name="dropout_mar",
+        description="Chapter 4's data set: 30 subjects x 4 time points, subjects dropping out "
+        "with a probability that depends on their previous score (MAR); only the observed rows.",
+        formula="y ~ time + (1|subject)",
+        make_data=_dropout_mar,
+        notes="Monotone dropout makes the design unbalanced; lmer uses every observed row. No "
+        "afex: aov_ez would keep only the subjects with all four scores (a complete-case ANOVA, "
+        "a different data set).",
+    ),
+    Case(
+        name="crossed_stops_short",
+        description="The crossed case's parameters with 20 participants: statsmodels' default "
+        "fit() stops short of the optimum here (chapter 6).",
+        formula="y ~ cond + (1|subject) + (1|item)",
+        make_data=_crossed_stops_short,
     ),
 ]
 

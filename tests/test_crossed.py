@@ -1,0 +1,275 @@
+"""helpers.crossed: F1, F2, min F', the crossed LMM test, and the false-positive simulation."""
+from __future__ import annotations
+
+import json
+import warnings
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import helpers
+from helpers.crossed import (by_item_test, by_subject_test, crossed_lmm_test, crossed_recovery,
+                             fit_crossed, min_f_prime, rejection_rate_plot, rejection_rates,
+                             simulate_false_positives)
+from helpers.data import DATA_DIR
+
+matplotlib.use("Agg")
+
+# The reference case `crossed` (tests/r/reference_cases.py, _crossed) and the data set on which
+# statsmodels' default fit() stops short (chapter 6): the same call with 20 participants.
+CROSSED = dict(n_subj=30, n_item=16, beta0=800.0, effect=50.0, subj_sd=100.0, item_sd=80.0,
+               error_sd=200.0, seed=20240606)
+STOPS_SHORT = {**CROSSED, "n_subj": 20}
+STOPS_SHORT_CASE = "crossed_stops_short"   # proposed R reference case for STOPS_SHORT
+
+
+def reference(case):
+    return json.loads((DATA_DIR / "reference" / f"{case}.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def crossed_data():
+    return helpers.simulate_crossed(**CROSSED)
+
+
+# --------------------------------------------------------------------------- F1 and F2
+def test_by_subject_test_is_a_paired_t_test_on_participant_means(crossed_data):
+    res = by_subject_test(crossed_data, conditions=("easy", "hard"))
+    means = crossed_data.pivot_table(index="subject", columns="cond", values="y")
+    t = stats.ttest_rel(means["hard"], means["easy"])
+    assert res["F"] == pytest.approx(t.statistic**2, rel=1e-10)
+    assert res["p"] == pytest.approx(t.pvalue, rel=1e-10)
+    assert res["df2"] == 29 and res["df1"] == 1
+    assert res["estimate"] == pytest.approx((means["hard"] - means["easy"]).mean())
+
+
+def test_by_item_test_is_a_pooled_two_sample_t_test_on_item_means(crossed_data):
+    res = by_item_test(crossed_data, conditions=("easy", "hard"))
+    means = crossed_data.groupby(["item", "cond"])["y"].mean().reset_index()
+    t = stats.ttest_ind(means.loc[means["cond"] == "hard", "y"],
+                        means.loc[means["cond"] == "easy", "y"], equal_var=True)
+    assert res["F"] == pytest.approx(t.statistic**2, rel=1e-10)
+    assert res["p"] == pytest.approx(t.pvalue, rel=1e-10)
+    assert res["df2"] == 14
+
+
+def test_conditions_order_sets_the_sign(crossed_data):
+    a = by_subject_test(crossed_data, conditions=("easy", "hard"))
+    b = by_subject_test(crossed_data, conditions=("hard", "easy"))
+    assert a["estimate"] == pytest.approx(-b["estimate"])
+    assert a["p"] == pytest.approx(b["p"])
+
+
+def test_min_f_prime_formula_and_bounds():
+    f1 = pd.Series({"estimate": 1.0, "F": 6.0, "df1": 1, "df2": 19, "p": 0.02})
+    f2 = pd.Series({"estimate": 1.0, "F": 3.0, "df1": 1, "df2": 14, "p": 0.1})
+    res = min_f_prime(f1, f2)
+    assert res["F"] == pytest.approx(2.0)
+    assert res["df2"] == pytest.approx(81 / (36 / 14 + 9 / 19))
+    assert res["p"] == pytest.approx(stats.f.sf(2.0, 1, 81 / (36 / 14 + 9 / 19)))
+    assert res["F"] <= min(f1["F"], f2["F"])
+    zero = min_f_prime(pd.Series({"F": 0.0, "df2": 19}), pd.Series({"F": 0.0, "df2": 14}))
+    assert zero["F"] == 0.0 and zero["p"] == 1.0
+
+
+def test_min_f_prime_rejects_bad_input():
+    good = pd.Series({"F": 2.0, "df1": 1, "df2": 10})
+    with pytest.raises(ValueError, match="F >= 0"):
+        min_f_prime(pd.Series({"F": -1.0, "df2": 10}), good)
+    with pytest.raises(ValueError, match="one-df"):
+        min_f_prime(pd.Series({"F": 1.0, "df1": 2, "df2": 10}), good)
+    with pytest.raises(ValueError, match="no 'df2'"):
+        min_f_prime(pd.Series({"F": 1.0}), good)
+
+
+def test_bad_data_raise_clear_errors(crossed_data):
+    with pytest.raises(KeyError, match="rt"):
+        by_subject_test(crossed_data, dv="rt")
+    holes = crossed_data.copy()
+    holes.loc[3, "y"] = np.nan
+    with pytest.raises(ValueError, match="missing value"):
+        by_subject_test(holes)
+    with pytest.raises(ValueError, match="missing value"):
+        crossed_lmm_test(holes)
+    three = crossed_data.copy()
+    three.loc[:5, "cond"] = "medium"
+    with pytest.raises(ValueError, match="exactly two levels"):
+        by_item_test(three)
+    with pytest.raises(ValueError, match="must name exactly"):
+        by_subject_test(crossed_data, conditions=("easy", "difficult"))
+    within_items = crossed_data.copy()
+    within_items.loc[within_items["subject"] == "s01", "cond"] = "hard"
+    with pytest.raises(ValueError, match="both conditions"):
+        by_item_test(within_items)
+    between = crossed_data.copy()
+    between.loc[between["subject"] == "s01", "cond"] = "easy"
+    with pytest.raises(ValueError, match="both conditions"):
+        by_subject_test(between)
+
+
+# --------------------------------------------------------------------------- the crossed LMM
+@pytest.mark.r
+def test_crossed_lmm_test_matches_lmerTest_on_the_crossed_case(crossed_data):
+    r = reference("crossed")
+    res = crossed_lmm_test(crossed_data, conditions=("easy", "hard"))
+    assert res["estimate"] == pytest.approx(r["fixef"]["estimate"][1], rel=1e-3)
+    assert res["F"] == pytest.approx(r["anova"]["F"][0], rel=0.01)
+    assert res["df2"] == pytest.approx(r["anova"]["DenDF"][0], rel=0.01)
+    assert res["p"] == pytest.approx(r["anova"]["p"][0], abs=0.002)
+    assert not res["singular"]
+
+
+def test_crossed_lmm_equals_f2_in_a_balanced_non_singular_design(crossed_data):
+    lmm = crossed_lmm_test(crossed_data)
+    f2 = by_item_test(crossed_data)
+    assert not lmm["singular"]
+    assert lmm["p"] == pytest.approx(f2["p"], abs=1e-4)
+    assert lmm["F"] == pytest.approx(f2["F"], rel=1e-3)
+
+
+def test_crossed_lmm_with_subject_slopes_runs_and_changes_the_test():
+    df = helpers.simulate_crossed(n_subj=20, n_item=16, effect=0.0, subj_slope_sd=150.0,
+                                  seed=20240614)
+    plain = crossed_lmm_test(df)
+    slopes = crossed_lmm_test(df, subject_slopes=True)
+    assert plain["estimate"] == pytest.approx(slopes["estimate"])
+    assert slopes["df2"] > plain["df2"]
+    assert slopes["F"] < plain["F"]
+
+
+def test_fit_crossed_recovers_from_a_default_fit_that_stops_short():
+    data = helpers.simulate_crossed(**STOPS_SHORT)
+    model = helpers.mixedlm("y ~ cond + (1|subject) + (1|item)", data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        default = model.fit()
+    res, method = fit_crossed(model)
+    assert not default.converged
+    assert method != "bfgs"
+    assert res.converged
+    assert res.llf > default.llf + 1
+
+
+@pytest.mark.r
+def test_fit_crossed_reaches_lme4s_optimum_on_the_crossed_case(crossed_data):
+    res, method = fit_crossed(helpers.mixedlm("y ~ cond + (1|subject) + (1|item)", crossed_data))
+    assert res.llf == pytest.approx(reference("crossed")["logLik"], abs=0.01)
+
+
+@pytest.mark.r
+def test_fit_crossed_reaches_lme4s_optimum_where_the_default_stops_short():
+    path = DATA_DIR / "reference" / f"{STOPS_SHORT_CASE}.json"
+    if not path.exists():
+        pytest.skip(f"no R reference case {STOPS_SHORT_CASE!r} yet (see tests/r/reference_cases.py)")
+    r = reference(STOPS_SHORT_CASE)
+    data = helpers.simulate_crossed(**STOPS_SHORT)
+    res, _ = fit_crossed(helpers.mixedlm(r["formula"], data))
+    assert res.llf == pytest.approx(r["logLik"], abs=0.01)
+    sd = dict(zip(r["varcorr"]["grp"], r["varcorr"]["sdcor"]))
+    vc = dict(zip(res.model.exog_vc.names, res.vcomp))
+    assert np.sqrt(vc["subject"]) == pytest.approx(sd["subject"], rel=1e-3)
+    assert np.sqrt(vc["item"]) == pytest.approx(sd["item"], rel=1e-3)
+    assert np.sqrt(res.scale) == pytest.approx(sd["Residual"], rel=1e-3)
+
+
+def test_fit_crossed_errors():
+    model = helpers.mixedlm("diameter ~ 1 + (1|plate) + (1|sample)", helpers.load("penicillin"))
+    with pytest.raises(ValueError, match="methods is empty"):
+        fit_crossed(model, methods=())
+    with pytest.raises(RuntimeError, match="converged"):
+        fit_crossed(model, methods=("no-such-optimizer",))
+
+
+# --------------------------------------------------------------------------- simulations
+def test_fast_path_of_the_simulation_equals_the_public_tests():
+    seed, n_reps = 11, 4
+    p = simulate_false_positives(n_reps=n_reps, n_lmm=1, n_subj=8, n_item=6, seed=seed)
+    children = np.random.SeedSequence(seed).spawn(n_reps)
+    for r in range(n_reps):
+        df = helpers.simulate_crossed(n_subj=8, n_item=6, effect=0.0,
+                                      seed=np.random.default_rng(children[r]))
+        f1 = by_subject_test(df, conditions=("easy", "hard"))
+        f2 = by_item_test(df, conditions=("easy", "hard"))
+        assert p.loc[r, "F1"] == pytest.approx(f1["p"], rel=1e-10)
+        assert p.loc[r, "F2"] == pytest.approx(f2["p"], rel=1e-10)
+        assert p.loc[r, "min_F"] == pytest.approx(min_f_prime(f1, f2)["p"], rel=1e-10)
+    assert p["LMM"].notna().tolist() == [True, False, False, False]
+    assert p["LMM_optimizer"].tolist()[1:] == ["", "", ""]
+
+
+def test_simulation_is_reproducible_and_replicates_do_not_depend_on_n_reps():
+    a = simulate_false_positives(n_reps=5, n_lmm=0, n_subj=6, n_item=4, seed=3)
+    b = simulate_false_positives(n_reps=8, n_lmm=0, n_subj=6, n_item=4, seed=3)
+    pd.testing.assert_frame_equal(a[["F1", "F2", "min_F"]], b.loc[:4, ["F1", "F2", "min_F"]])
+
+
+def test_f1_is_inflated_and_f2_is_not_when_items_vary():
+    p = simulate_false_positives(n_reps=400, n_lmm=0, n_subj=20, n_item=16, seed=99)
+    rates = rejection_rates(p)
+    assert rates.loc["F1", "lower"] > 0.15
+    assert rates.loc["F2", "lower"] < 0.05 < rates.loc["F2", "upper"] + 0.02
+    assert rates.loc["min_F", "rate"] <= rates.loc["F2", "rate"] + 1e-12
+    # without item variance F1 is fine
+    q = simulate_false_positives(n_reps=400, n_lmm=0, n_subj=20, n_item=16, item_sd=0.0, seed=99)
+    assert rejection_rates(q).loc["F1", "rate"] < 0.09
+
+
+def test_simulation_arguments_are_checked():
+    with pytest.raises(ValueError, match="n_lmm"):
+        simulate_false_positives(n_reps=3, n_lmm=4)
+    with pytest.raises(ValueError, match="n_reps"):
+        simulate_false_positives(n_reps=0)
+    with pytest.raises(ValueError, match="item_sd"):
+        simulate_false_positives(n_reps=2, n_lmm=0, item_sd=-1.0)
+    with pytest.raises(ValueError, match="even"):
+        simulate_false_positives(n_reps=2, n_lmm=0, n_item=7)
+
+
+def test_crossed_recovery_returns_named_estimates_near_the_truth():
+    est = crossed_recovery(n_reps=3, n_subj=30, n_item=16, seed=20240611)
+    assert list(est.columns) == ["beta0", "effect", "subj_sd", "item_sd", "error_sd", "optimizer"]
+    assert est.shape == (3, 6)
+    assert est["error_sd"].between(180, 220).all()
+    assert est["beta0"].between(650, 950).all()
+    with pytest.raises(ValueError, match="n_reps"):
+        crossed_recovery(n_reps=0)
+
+
+# --------------------------------------------------------------------------- summaries
+def test_rejection_rates_counts_and_monte_carlo_error():
+    p = pd.DataFrame({"F1": [0.01, 0.2, 0.03, 0.5], "LMM": [0.04, np.nan, np.nan, 0.3]})
+    r = rejection_rates(p)
+    assert r.loc["F1", "rejections"] == 2 and r.loc["F1", "reps"] == 4
+    assert r.loc["F1", "mc_se"] == pytest.approx(np.sqrt(0.25 / 4))
+    assert r.loc["LMM", "reps"] == 2 and r.loc["LMM", "rate"] == 0.5
+    assert r.loc["F1", "lower"] == pytest.approx(max(0.0, 0.5 - 1.96 * 0.25))
+    assert rejection_rates(p, alpha=0.02).loc["F1", "rejections"] == 1
+    # a method with no p values is left out by default
+    assert list(rejection_rates(p.assign(min_F=np.nan)).index) == ["F1", "LMM"]
+
+
+def test_rejection_rates_errors():
+    p = pd.DataFrame({"F1": [0.01, 0.2]})
+    with pytest.raises(ValueError, match="alpha"):
+        rejection_rates(p, alpha=1.5)
+    with pytest.raises(ValueError, match="outside"):
+        rejection_rates(pd.DataFrame({"F1": [0.1, 1.2]}))
+    with pytest.raises(KeyError, match="F2"):
+        rejection_rates(p, methods=["F2"])
+    with pytest.raises(ValueError, match="no p values"):
+        rejection_rates(pd.DataFrame({"F1": [np.nan]}), methods=["F1"])
+    with pytest.raises(ValueError, match="DataFrame"):
+        rejection_rates([0.1, 0.2])
+
+
+def test_rejection_rate_plot_draws_the_nominal_level():
+    rates = rejection_rates(pd.DataFrame({"F1": [0.01, 0.2, 0.03, 0.5], "F2": [0.5] * 4}))
+    ax = rejection_rate_plot(rates, alpha=0.05)
+    ys = [line.get_ydata()[0] for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert ys == [0.05]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["by participant (F1)", "by item (F2)"]
+    with pytest.raises(KeyError):
+        rejection_rate_plot(rates.drop(columns="upper"))
