@@ -54,7 +54,8 @@ def test_zip_holds_notebooks_helpers_and_data(student_dir):
     for path in BOOK_NOTEBOOKS:
         assert prefix + path.relative_to(ROOT).as_posix() in names
     for needed in ["helpers/__init__.py", "helpers/check_setup.py", "data/seed_toy.csv",
-                   "data/sleepstudy.csv", "data/penicillin.csv", "requirements.txt",
+                   "data/sleepstudy.csv", "data/penicillin.csv", "data/reference/sleepstudy.json",
+                   "requirements.txt",
                    "pyproject.toml", "README.md"]:
         assert prefix + needed in names, needed
 

@@ -76,7 +76,7 @@ def write_student(outdir: Path) -> Path:
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, folder / name,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "reference"))
+                            ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "cases"))
         else:
             shutil.copy2(src, folder / name)
     (folder / "README.md").write_text(
