@@ -29,3 +29,21 @@ def require_no_missing(df: pd.DataFrame, columns: Iterable[str], what: str = "da
                 "Decide what they mean and drop or fill them explicitly, "
                 f"for example df.dropna(subset=[{col!r}]), before calling this function."
             )
+
+
+def fitted_result(result, what: str = "this function"):
+    """Return the bare statsmodels ``MixedLMResults`` behind ``result``.
+
+    Accepts the wrapper that ``model.fit()`` returns; anything else raises ``ValueError``
+    naming ``what`` needed the fit and the type that was passed instead.
+    """
+    from statsmodels.regression.mixed_linear_model import MixedLMResults
+
+    inner = getattr(result, "_results", result)
+    if not isinstance(inner, MixedLMResults):
+        raise ValueError(
+            f"{what} needs a fitted statsmodels MixedLM result (model.fit()), "
+            f"got an object of type {type(result).__name__}. "
+            "Fit the model first: result = model.fit(reml=True)."
+        )
+    return inner

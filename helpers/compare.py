@@ -7,19 +7,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-
-def _unwrap(result, name: str):
-    from statsmodels.regression.mixed_linear_model import MixedLMResults
-
-    inner = getattr(result, "_results", result)
-    if not isinstance(inner, MixedLMResults):
-        raise ValueError(f"{name} must be a fitted statsmodels MixedLM result, got {type(result).__name__}")
-    return inner
+from ._checks import fitted_result
 
 
 def n_params(result) -> int:
     """Number of estimated parameters: fixed effects, random-effect (co)variances, the scale."""
-    r = _unwrap(result, "result")
+    r = fitted_result(result, "n_params")
     return int(r.k_fe + r.k_re2 + r.k_vc + 1)
 
 
@@ -54,7 +47,7 @@ def lrt(reduced, full, boundary: bool = False) -> pd.Series:
     >>> int(helpers.lrt(m0, m1)["df"])
     2
     """
-    r0, r1 = _unwrap(reduced, "reduced"), _unwrap(full, "full")
+    r0, r1 = fitted_result(reduced, "lrt (reduced)"), fitted_result(full, "lrt (full)")
     if r0.nobs != r1.nobs:
         raise ValueError(
             f"the models were fitted to different numbers of rows ({r0.nobs} and {r1.nobs}); "

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ._checks import fitted_result
+
 __all__ = ["fit_all", "is_singular", "FitAll", "OptimizerDisagreementWarning"]
 
 #: The optimizers tried by :func:`fit_all`, in this order.
@@ -96,25 +98,9 @@ def _check_model(model):
         )
 
 
-def _unwrap_result(result):
-    from statsmodels.regression.mixed_linear_model import (
-        MixedLMResults,
-        MixedLMResultsWrapper,
-    )
-
-    if isinstance(result, MixedLMResultsWrapper):
-        result = result._results
-    if not isinstance(result, MixedLMResults):
-        raise ValueError(
-            "expected the result of fitting a statsmodels MixedLM "
-            f"(model.fit()), got an object of type {type(result).__name__}."
-        )
-    return result
-
-
 def _estimates(result) -> dict:
     """Fixed effects, random-effect (co)variances, variance components, scale."""
-    res = _unwrap_result(result)
+    res = fitted_result(result, "fit_all")
     model = res.model
     out = {str(k): float(v) for k, v in pd.Series(res.fe_params, index=model.exog_names).items()}
     k_re = int(model.k_re)
@@ -328,7 +314,7 @@ def relative_sds(result) -> pd.Series:
     ``cov_re / scale`` (0 where a pivot is zero or negative); for each
     variance component: ``sqrt(vcomp / scale)``.
     """
-    res = _unwrap_result(result)
+    res = fitted_result(result, "relative_sds")
     model = res.model
     scale = float(res.scale)
     out = {}
@@ -384,7 +370,7 @@ def is_singular(result, tol=1e-4) -> bool:
     >>> is_singular(result)          # the subject variance is estimated at 0
     True
     """
-    _unwrap_result(result)
+    fitted_result(result, "is_singular")
     if isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating)) or not tol > 0:
         raise ValueError(f"tol must be a positive number, got {tol!r}")
     theta = relative_sds(result)

@@ -36,6 +36,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ._checks import fitted_result
+
 __all__ = ["anova", "type3_contrasts"]
 
 # Step sizes of the numerical derivatives.  lmerTest calls R's numDeriv with
@@ -58,24 +60,6 @@ _THETA_ZERO = 1e-5
 # ---------------------------------------------------------------------------
 # input checks
 # ---------------------------------------------------------------------------
-def _unwrap_result(result):
-    """Return the bare ``MixedLMResults`` behind ``result`` or raise ValueError."""
-    from statsmodels.regression.mixed_linear_model import (
-        MixedLMResults,
-        MixedLMResultsWrapper,
-    )
-
-    if isinstance(result, MixedLMResultsWrapper):
-        result = result._results
-    if not isinstance(result, MixedLMResults):
-        raise ValueError(
-            "expected the result of fitting a statsmodels MixedLM "
-            "(smf.mixedlm(...).fit()), got an object of type "
-            f"{type(result).__name__}. Fit the model first: result = model.fit(reml=True)."
-        )
-    return result
-
-
 # ---------------------------------------------------------------------------
 # numerical derivatives (a port of numDeriv's Richardson extrapolation)
 # ---------------------------------------------------------------------------
@@ -512,7 +496,7 @@ def type3_contrasts(result):
         term name -> ndarray (rows x number of fixed effects); each term's
         Type III hypothesis is ``L @ fe_params = 0``, in the model's own coding.
     """
-    res = _unwrap_result(result)
+    res = fitted_result(result, "anova")
     return _type3_contrasts(res.model)
 
 
@@ -654,7 +638,7 @@ def anova(result) -> pd.DataFrame:
     The same table with sum-to-zero coding, ``C(Condition_1, Sum)`` etc.,
     and the same numbers as ``anova(lmer(...), type = 3)`` in R.
     """
-    res = _unwrap_result(result)
+    res = fitted_result(result, "anova")
     contrasts = _type3_contrasts(res.model)
     if not contrasts:
         return pd.DataFrame(

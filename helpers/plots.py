@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._checks import require_columns, require_no_missing
+from ._checks import fitted_result, require_columns, require_no_missing
 
 
 def _levels(series: pd.Series) -> list:
@@ -145,16 +145,6 @@ def interaction_plot(
     return ax
 
 
-def _require_mixedlm_result(result, what: str):
-    from statsmodels.regression.mixed_linear_model import MixedLMResults
-
-    if not isinstance(getattr(result, "_results", result), MixedLMResults):
-        raise ValueError(
-            f"{what} needs a fitted statsmodels MixedLM result (model.fit()), "
-            f"got {type(result).__name__}"
-        )
-
-
 def caterpillar_plot(result, term: str | None = None, level: float = 0.95,
                      xlabel: str | None = None, ax=None):
     """Plot each group's predicted random effect (BLUP) with a prediction interval, sorted.
@@ -189,7 +179,7 @@ def caterpillar_plot(result, term: str | None = None, level: float = 0.95,
     >>> len(ax.collections) > 0
     True
     """
-    _require_mixedlm_result(result, "caterpillar_plot")
+    fitted_result(result, "caterpillar_plot")
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, got {level}")
     effects = pd.DataFrame(result.random_effects).T
@@ -234,7 +224,7 @@ def residual_plots(result, ylabel: str = "residual"):
     >>> len(fig.axes)
     2
     """
-    _require_mixedlm_result(result, "residual_plots")
+    fitted_result(result, "residual_plots")
     resid = np.asarray(result.resid, dtype=float)
     fitted = np.asarray(result.fittedvalues, dtype=float)
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))

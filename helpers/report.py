@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._checks import require_columns
+from ._checks import fitted_result, require_columns
 
 __all__ = [
     "tidy", "icc", "count_missing", "software_versions",
@@ -36,18 +36,6 @@ __all__ = [
 PACKAGES = ("numpy", "scipy", "pandas", "statsmodels", "pingouin")
 
 _TIDY_COLUMNS = ["estimate", "se", "df", "t", "p", "ci_low", "ci_high"]
-
-
-def _unwrap(result, what: str):
-    from statsmodels.regression.mixed_linear_model import MixedLMResults
-
-    inner = getattr(result, "_results", result)
-    if not isinstance(inner, MixedLMResults):
-        raise ValueError(
-            f"{what} needs a fitted statsmodels MixedLM result (model.fit()), "
-            f"got {type(result).__name__}"
-        )
-    return inner
 
 
 def _level(conf_level) -> float:
@@ -103,7 +91,7 @@ def tidy(result, conf_level: float = 0.95) -> pd.DataFrame:
     """
     from .inference import _Satterthwaite
 
-    res = _unwrap(result, "tidy")
+    res = fitted_result(result, "tidy")
     level = _level(conf_level)
     sat = _Satterthwaite(res)
     beta = np.asarray(sat.beta, dtype=float)
@@ -161,7 +149,7 @@ def icc(result) -> pd.Series:
     """
     from .slopes import varcorr
 
-    _unwrap(result, "icc")
+    fitted_result(result, "icc")
     table = varcorr(result)
     effects = table[table["grp"] != "Residual"]
     if effects.empty:

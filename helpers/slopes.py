@@ -20,23 +20,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._checks import require_columns, require_no_missing
+from ._checks import fitted_result, require_columns, require_no_missing
 
 __all__ = ["ols_lines", "blup_lines", "varcorr", "lattice_plot", "shrinkage_plot"]
 
 _LINE_COLUMNS = ["intercept", "slope"]
-
-
-def _unwrap(result, what: str):
-    from statsmodels.regression.mixed_linear_model import MixedLMResults
-
-    inner = getattr(result, "_results", result)
-    if not isinstance(inner, MixedLMResults):
-        raise ValueError(
-            f"{what} needs a fitted statsmodels MixedLM result (model.fit()), "
-            f"got {type(result).__name__}"
-        )
-    return inner
 
 
 def ols_lines(df: pd.DataFrame, group: str, x: str, y: str) -> pd.DataFrame:
@@ -147,7 +135,7 @@ def blup_lines(result, x: str) -> pd.DataFrame:
     >>> round(float(lines["slope"].mean()), 3)    # BLUPs average to zero here
     10.467
     """
-    res = _unwrap(result, "blup_lines")
+    res = fitted_result(result, "blup_lines")
     model = res.model
     names = list(model.exog_names)
     fe = pd.Series(np.asarray(res.fe_params, dtype=float), index=names)
@@ -225,7 +213,7 @@ def varcorr(result) -> pd.DataFrame:
     2   Subject  (Intercept)  Days    9.605   0.066
     3  Residual          NaN   NaN  654.940  25.592
     """
-    res = _unwrap(result, "varcorr")
+    res = fitted_result(result, "varcorr")
     model = res.model
     args = getattr(model, "_statsmodels_args", None) or {}
     rows = []
