@@ -500,6 +500,27 @@ def type3_contrasts(result):
     return _type3_contrasts(res.model)
 
 
+def _doolittle_lower(x, eps=1e-6):
+    """Unit lower-triangular factor of the LU (Doolittle) decomposition of ``x``, without
+    pivoting, with lmerTest's zeroing of tiny entries."""
+    n = x.shape[0]
+    low, up = np.eye(n), np.zeros((n, n))
+    for i in range(n):
+        up[i, :] = x[i, :] - low[i, :i] @ up[:i, :]
+        for j in range(i + 1, n):
+            value = x[j, i] - low[j, :i] @ up[:i, i]
+            low[j, i] = 0.0 if abs(up[i, i]) < eps else value / up[i, i]
+    low[np.abs(low) < eps] = 0.0
+    return low
+
+
+def _type1_contrasts(di, x, terms):
+    """lmerTest's get_contrasts_type1: rows of t(L) of the Doolittle factor of X'X."""
+    p = x.shape[1]
+    lt = np.ones((1, 1)) if p == 1 else _doolittle_lower(x.T @ x).T
+    return OrderedDict((t.name(), lt[di.term_slices[t], :]) for t in terms)
+
+
 def _type3_contrasts(model):
     di = _design_info(model)
     x_orig = np.asarray(model.exog, dtype=float)
@@ -523,6 +544,11 @@ def _type3_contrasts(model):
         )
 
     terms = [t for t in di.terms if t.factors]
+    if len(terms) <= 1 or p <= 1:
+        # lmerTest's get_contrasts_type3 falls back to the Type I (Doolittle) contrasts
+        # when the model has a single term; the F is the same either way, but the
+        # Satterthwaite df of a multi-row test depend on the rows chosen.
+        return _type1_contrasts(di, x_orig, terms)
     slices_t = _term_slices(info_t)
     col_of = {t: np.arange(slices_t[t].start, slices_t[t].stop) for t in di.terms}
 

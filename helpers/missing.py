@@ -45,7 +45,7 @@ import pandas as pd
 from scipy import optimize, special
 
 from ._checks import require_columns, require_no_missing
-from .inference import _fstat_ddf
+from .inference import _doolittle_lower, _fstat_ddf
 from .simulate import _labels, _number, _sd, _size
 
 __all__ = [
@@ -414,7 +414,7 @@ def _lmm_arrays(y, t_idx, s_idx, n_times):
     X[:, 0] = 1.0
     X[np.arange(len(y)), t_idx] = 1.0
     model = _RandomIntercept(y, X, s_idx).fit()
-    L = np.eye(n_times)[1:]
+    L = _doolittle_lower(model.XtX).T[1:]   # lmerTest's rows for a model with one term
     fval, q, df2, p, vcov = model.test(L)
     return {
         "n_subjects": n_subjects,

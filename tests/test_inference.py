@@ -243,3 +243,26 @@ def test_aliased_fixed_effects_raise():
     model = smf.mixedlm("dependent_var ~ Condition_1 + twice", df, groups="participant_ID")
     with pytest.raises(ValueError, match="rank deficient"):
         _type3_contrasts(model)
+
+
+def test_single_term_models_use_lmertests_type1_rows():
+    """With one term, lmerTest tests Doolittle rows of X'X (not the identity); the F is the
+    same either way but the Satterthwaite df of a multi-row test are not (about 0.3% here)."""
+    import json
+    from pathlib import Path
+
+    import scipy.linalg
+
+    from helpers.inference import type3_contrasts
+
+    root = Path(__file__).resolve().parent.parent / "data" / "reference"
+    d = pd.read_csv(root / "cases" / "dropout_mar.csv")
+    ref = json.loads((root / "dropout_mar.json").read_text())
+    res = helpers.mixedlm("y ~ time + (1|subject)", d).fit()
+    L = type3_contrasts(res)["time"]
+    x = np.asarray(res.model.exog)
+    _, lower, _ = scipy.linalg.lu(x.T @ x)  # no pivoting is needed for this positive-definite X'X
+    np.testing.assert_allclose(L, lower.T[1:], atol=1e-10)
+    table = anova(res)
+    assert table.loc["time", "DenDF"] == pytest.approx(ref["anova"]["DenDF"][0], rel=1e-4)
+    assert table.loc["time", "F"] == pytest.approx(ref["anova"]["F"][0], rel=1e-4)
