@@ -215,7 +215,7 @@ def nested_plot(df: pd.DataFrame, outer: str, inner: str, y: str, *, hue: str | 
     ax.set_xticks(range(len(order)), [str(u) for u in order],
                   rotation=90 if len(order) > 12 else 0)
     ax.set_xlim(-0.6, len(order) - 0.4)
-    ax.set_xlabel(xlabel or f"{outer} ({inner} side by side within each)")
+    ax.set_xlabel(xlabel or f"{outer} (the levels of {inner} side by side within each)")
     ax.set_ylabel(ylabel or y)
     if hue:
         ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=len(hue_levels),
