@@ -573,7 +573,7 @@ def random_intercept_lmm(data: pd.DataFrame, dv: str = "y", within: str = "time"
     >>> res[["estimate", "df2", "p"]].round(3)
                    estimate     df2      p
     method
-    LMM, all rows     0.323  41.124  0.779
+    LMM, all rows     0.323  41.142  0.779
     """
     if engine not in ("numpy", "statsmodels"):
         raise ValueError(f"engine must be 'numpy' or 'statsmodels', got {engine!r}")
