@@ -1,5 +1,14 @@
 """Helpers for *Mixed Models in Python*: data, design, plots and the gaps of statsmodels.
 
+The package has two parts (see each subpackage's docstring for its modules):
+
+* :mod:`helpers.core`, the library: formula -> model -> fit -> inference -> report.
+  This is the stable part to use in an analysis of your own.
+* :mod:`helpers.studies`, the chapters' simulation studies and teaching figures.
+
+Everything is re-exported here, so ``import helpers`` and ``helpers.anova(...)`` is all a
+chapter (or a reader) needs.
+
 The public API (a contract: code outside the book calls it exactly so)::
 
     helpers.load(name), helpers.datasets()           # data shipped in data/
@@ -22,23 +31,26 @@ The public API (a contract: code outside the book calls it exactly so)::
     helpers.by_subject_test, by_item_test, min_f_prime, crossed_lmm_test, fit_crossed,
     helpers.crossed_recovery, simulate_false_positives, rejection_rates, rejection_rate_plot
 """
-from .crossed import (by_item_test, by_subject_test, crossed_lmm_test, crossed_recovery,
-                      fit_crossed, min_f_prime, rejection_rate_plot, rejection_rates,
-                      simulate_false_positives)
-from .compare import lrt
-from .data import datasets, load
-from .design import describe_design
-from .fitting import fit_all, is_singular
-from .formula import mixedlm
-from .inference import anova
-from .plots import caterpillar_plot, interaction_plot, residual_plots, spaghetti_plot
-from .simulate import (knock_out, simulate_crossed, simulate_mixed_design, simulate_nested,
-                       simulate_random_slopes, simulate_two_within)
-from .slopes import blup_lines, lattice_plot, ols_lines, shrinkage_plot, varcorr
-from .structures import nested_plot, simulate_nested_slopes, statsmodels_call, translation_table
-from .warnings_report import report_warnings
-from .missing import (complete_case_anova, dropout_means, missing_data_study, plot_dropout_means,
-                      plot_study, random_intercept_lmm, simulate_dropout, summarize_study)
+from .core.compare import lrt
+from .core.data import datasets, load
+from .core.design import describe_design
+from .core.fitting import fit_all, is_singular
+from .core.formula import mixedlm
+from .core.inference import anova
+from .core.plots import caterpillar_plot, interaction_plot, residual_plots, spaghetti_plot
+from .core.translate import statsmodels_call, translation_table
+from .core.varcorr import varcorr
+from .core.warnings_report import report_warnings
+from .studies.crossed import (by_item_test, by_subject_test, crossed_lmm_test, crossed_recovery,
+                              fit_crossed, min_f_prime, rejection_rate_plot, rejection_rates,
+                              simulate_false_positives)
+from .studies.missing import (complete_case_anova, dropout_means, missing_data_study,
+                              plot_dropout_means, plot_study, random_intercept_lmm,
+                              simulate_dropout, summarize_study)
+from .studies.simulate import (knock_out, simulate_crossed, simulate_mixed_design,
+                               simulate_nested, simulate_random_slopes, simulate_two_within)
+from .studies.slopes import blup_lines, lattice_plot, ols_lines, shrinkage_plot
+from .studies.structures import nested_plot, simulate_nested_slopes
 
 __all__ = [
     "by_subject_test", "by_item_test", "min_f_prime", "crossed_lmm_test", "fit_crossed",

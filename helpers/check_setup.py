@@ -14,7 +14,7 @@ import warnings
 from importlib import metadata
 from pathlib import Path
 
-from .data import DATA_DIR, _REGISTRY
+from .core.data import DATA_DIR, _REGISTRY
 
 MIN_PYTHON = (3, 10)
 REQUIREMENTS = Path(__file__).resolve().parent.parent / "requirements.txt"

@@ -1,4 +1,4 @@
-"""helpers.crossed: F1, F2, min F', the crossed LMM test, and the false-positive simulation."""
+"""helpers.studies.crossed: F1, F2, min F', the crossed LMM test, and the false-positive simulation."""
 from __future__ import annotations
 
 import json
@@ -11,10 +11,10 @@ import pytest
 from scipy import stats
 
 import helpers
-from helpers.crossed import (by_item_test, by_subject_test, crossed_lmm_test, crossed_recovery,
+from helpers.studies.crossed import (by_item_test, by_subject_test, crossed_lmm_test, crossed_recovery,
                              fit_crossed, min_f_prime, rejection_rate_plot, rejection_rates,
                              simulate_false_positives)
-from helpers.data import DATA_DIR
+from helpers.core.data import DATA_DIR
 
 matplotlib.use("Agg")
 

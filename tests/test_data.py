@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 import helpers
-from helpers.data import DATA_DIR
+from helpers.core.data import DATA_DIR
 
 
 def test_datasets_lists_every_registered_file():
@@ -35,12 +35,12 @@ def test_unknown_name_is_named_in_the_error(name):
 
 
 def test_missing_file_says_what_to_do(monkeypatch, tmp_path):
-    monkeypatch.setattr("helpers.data.DATA_DIR", tmp_path)
+    monkeypatch.setattr("helpers.core.data.DATA_DIR", tmp_path)
     with pytest.raises(FileNotFoundError, match="seed_toy"):
         helpers.load("seed_toy")
 
 
 def test_load_keeps_missing_values(monkeypatch, tmp_path):
     pd.DataFrame({"a": [1.0, None]}).to_csv(tmp_path / "seed_toy.csv", index=False)
-    monkeypatch.setattr("helpers.data.DATA_DIR", tmp_path)
+    monkeypatch.setattr("helpers.core.data.DATA_DIR", tmp_path)
     assert helpers.load("seed_toy")["a"].isna().sum() == 1

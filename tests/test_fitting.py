@@ -1,4 +1,4 @@
-"""Tests of helpers.fitting: fit_all (lme4's allFit) and is_singular."""
+"""Tests of helpers.core.fitting: fit_all (lme4's allFit) and is_singular."""
 from __future__ import annotations
 
 import copy
@@ -10,7 +10,7 @@ import pytest
 import statsmodels.formula.api as smf
 
 import helpers
-from helpers.fitting import (
+from helpers.core.fitting import (
     METHODS,
     FitAll,
     OptimizerDisagreementWarning,

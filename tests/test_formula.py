@@ -1,4 +1,4 @@
-"""helpers.formula.mixedlm: lme4 formulas translated to statsmodels MixedLM."""
+"""helpers.core.formula.mixedlm: lme4 formulas translated to statsmodels MixedLM."""
 from __future__ import annotations
 
 import doctest
@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from statsmodels.regression.mixed_linear_model import MixedLM
 
 import helpers
-import helpers.formula
-from helpers.formula import MissingValuesDropped, RandomTerm, mixedlm
+import helpers.core.formula
+from helpers.core.formula import MissingValuesDropped, RandomTerm, mixedlm
 
 FIT_WARNINGS = "ignore::statsmodels.tools.sm_exceptions.ConvergenceWarning"
 
@@ -100,7 +100,7 @@ def test_seed_random_intercept_matches_statsmodels(seed_toy):
 def test_docstring_example_runs():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        failed, attempted = doctest.testmod(helpers.formula, verbose=False)
+        failed, attempted = doctest.testmod(helpers.core.formula, verbose=False)
     assert attempted > 0 and failed == 0
 
 

@@ -1,4 +1,4 @@
-"""Tests of helpers.inference.anova that need no R.
+"""Tests of helpers.core.inference.anova that need no R.
 
 The comparison with lmerTest itself lives with the committed R reference
 values (data/reference/); here we check properties that must hold anyway:
@@ -17,7 +17,7 @@ import statsmodels.api as sm
 import statsmodels.formula.api as smf
 
 import helpers
-from helpers.inference import _VarParModel, _type3_contrasts, anova, type3_contrasts
+from helpers.core.inference import _VarParModel, _type3_contrasts, anova, type3_contrasts
 
 
 def _fit(formula, data, reml=True, **kw):
@@ -253,7 +253,7 @@ def test_single_term_models_use_lmertests_type1_rows():
 
     import scipy.linalg
 
-    from helpers.inference import type3_contrasts
+    from helpers.core.inference import type3_contrasts
 
     root = Path(__file__).resolve().parent.parent / "data" / "reference"
     d = pd.read_csv(root / "cases" / "dropout_mar.csv")

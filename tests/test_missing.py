@@ -1,4 +1,4 @@
-"""helpers.missing: the dropout simulation, the two analyses, the study and its summary."""
+"""helpers.studies.missing: the dropout simulation, the two analyses, the study and its summary."""
 from __future__ import annotations
 
 import json
@@ -13,7 +13,7 @@ import pingouin as pg
 import pytest
 
 import helpers
-from helpers import missing as M
+from helpers.studies import missing as M
 
 matplotlib.use("Agg")
 

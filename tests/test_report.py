@@ -1,4 +1,4 @@
-"""Tests of helpers.report: tidy tables against R, the ICC, missing-data counts, formatting."""
+"""Tests of helpers.core.report: tidy tables against R, the ICC, missing-data counts, formatting."""
 from __future__ import annotations
 
 import json
@@ -12,7 +12,7 @@ from scipy import stats
 
 import helpers
 from conftest import ROOT
-from helpers.report import (count_missing, format_coef, format_f, format_p, icc,
+from helpers.core.report import (count_missing, format_coef, format_f, format_p, icc,
                             software_versions, tidy)
 
 REFERENCE = ROOT / "data" / "reference"

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import helpers
-from helpers import simulate as sim
+from helpers.studies import simulate as sim
 
 FUNCTIONS = [sim.simulate_mixed_design, sim.simulate_two_within, sim.simulate_random_slopes,
              sim.simulate_crossed, sim.simulate_nested]

@@ -1,4 +1,4 @@
-"""helpers.slopes: per-group lines, lme4's VarCorr layout, and the two random-slope figures."""
+"""helpers.studies.slopes: per-group lines, lme4's VarCorr layout, and the two random-slope figures."""
 from __future__ import annotations
 
 import json
@@ -12,7 +12,8 @@ import statsmodels.formula.api as smf
 
 import helpers
 from conftest import ROOT
-from helpers.slopes import blup_lines, lattice_plot, ols_lines, shrinkage_plot, varcorr
+from helpers.core.varcorr import varcorr
+from helpers.studies.slopes import blup_lines, lattice_plot, ols_lines, shrinkage_plot
 
 REFERENCE = ROOT / "data" / "reference"
 

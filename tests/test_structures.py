@@ -1,4 +1,4 @@
-"""helpers.structures: nested data with slopes, the nested plot, and lme4 formulas as statsmodels code."""
+"""helpers.studies.structures: nested data with slopes, the nested plot, and lme4 formulas as statsmodels code."""
 import warnings
 
 import matplotlib
@@ -8,8 +8,8 @@ import pytest
 import statsmodels.formula.api as smf
 
 import helpers
-from helpers.structures import (nested_plot, simulate_nested_slopes, statsmodels_call,
-                                translation_table)
+from helpers.core.translate import statsmodels_call, translation_table
+from helpers.studies.structures import nested_plot, simulate_nested_slopes
 
 matplotlib.use("Agg")
 

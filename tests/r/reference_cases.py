@@ -1,6 +1,6 @@
 """The cases on which the book's helpers are cross-checked against R (lme4/lmerTest/afex).
 
-Each :class:`Case` names a data set (made by :mod:`helpers.simulate` with a
+Each :class:`Case` names a data set (made by :mod:`helpers.studies.simulate` with a
 fixed seed, or the seed question's data, or pingouin's ``mixed_anova``), an
 lme4 formula that is used *as the same text* by R's ``lmerTest::lmer`` and by
 ``helpers.mixedlm``, and, where the design allows it, the arguments of an
@@ -30,9 +30,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from helpers import simulate as sim
-from helpers.data import DATA_DIR, load
-from helpers.missing import simulate_dropout
+from helpers.studies import simulate as sim
+from helpers.core.data import DATA_DIR, load
+from helpers.studies.missing import simulate_dropout
 
 REFERENCE_DIR = DATA_DIR / "reference"
 CASES_DIR = REFERENCE_DIR / "cases"

@@ -176,7 +176,7 @@ def simulate_mixed_design(
 
     Examples
     --------
-    >>> from helpers.simulate import simulate_mixed_design
+    >>> from helpers.studies.simulate import simulate_mixed_design
     >>> df = simulate_mixed_design(n_per_group=4, n_within=3, n_between=2,
     ...                            within_effects=[0, 0.5, 1], seed=1)
     >>> df.shape
@@ -274,7 +274,7 @@ def simulate_two_within(
 
     Examples
     --------
-    >>> from helpers.simulate import simulate_two_within
+    >>> from helpers.studies.simulate import simulate_two_within
     >>> df = simulate_two_within(n_subj=6, n_a=3, n_b=2, a_effects=0.5, seed=2)
     >>> df.shape
     (36, 4)
@@ -365,7 +365,7 @@ def simulate_random_slopes(
 
     Examples
     --------
-    >>> from helpers.simulate import simulate_random_slopes
+    >>> from helpers.studies.simulate import simulate_random_slopes
     >>> df = simulate_random_slopes(n_subj=5, n_obs=4, slope_corr=0.3, seed=3)
     >>> df.shape
     (20, 3)
@@ -458,7 +458,7 @@ def simulate_crossed(
 
     Examples
     --------
-    >>> from helpers.simulate import simulate_crossed
+    >>> from helpers.studies.simulate import simulate_crossed
     >>> df = simulate_crossed(n_subj=4, n_item=6, seed=4)
     >>> df.shape
     (24, 4)
@@ -558,7 +558,7 @@ def simulate_nested(
 
     Examples
     --------
-    >>> from helpers.simulate import simulate_nested
+    >>> from helpers.studies.simulate import simulate_nested
     >>> df = simulate_nested(n_school=4, n_class_per_school=3, n_pupil=5, seed=5)
     >>> df.shape
     (60, 5)
@@ -623,7 +623,7 @@ def knock_out(
 
     Examples
     --------
-    >>> from helpers.simulate import simulate_mixed_design, knock_out
+    >>> from helpers.studies.simulate import simulate_mixed_design, knock_out
     >>> df = simulate_mixed_design(n_per_group=5, seed=1)
     >>> len(knock_out(df, 0.1, seed=2))
     27

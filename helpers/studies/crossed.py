@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._checks import require_columns, require_no_missing
+from ..core._checks import require_columns, require_no_missing
 
 __all__ = [
     "fit_crossed",
@@ -139,8 +139,8 @@ def by_subject_test(data, dv="y", subject="subject", condition="cond", condition
 
     Examples
     --------
-    >>> from helpers.simulate import simulate_crossed
-    >>> from helpers.crossed import by_subject_test
+    >>> from helpers.studies.simulate import simulate_crossed
+    >>> from helpers.studies.crossed import by_subject_test
     >>> df = simulate_crossed(n_subj=10, n_item=8, effect=0.0, seed=1)
     >>> res = by_subject_test(df)
     >>> int(res["df2"])
@@ -204,8 +204,8 @@ def by_item_test(data, dv="y", item="item", condition="cond", conditions=None):
 
     Examples
     --------
-    >>> from helpers.simulate import simulate_crossed
-    >>> from helpers.crossed import by_item_test
+    >>> from helpers.studies.simulate import simulate_crossed
+    >>> from helpers.studies.crossed import by_item_test
     >>> df = simulate_crossed(n_subj=10, n_item=8, effect=0.0, seed=1)
     >>> int(by_item_test(df)["df2"])
     6
@@ -268,7 +268,7 @@ def min_f_prime(f1, f2):
     Examples
     --------
     >>> import pandas as pd
-    >>> from helpers.crossed import min_f_prime
+    >>> from helpers.studies.crossed import min_f_prime
     >>> f1 = pd.Series({"estimate": 1.0, "F": 6.0, "df1": 1, "df2": 19, "p": 0.02})
     >>> f2 = pd.Series({"estimate": 1.0, "F": 3.0, "df1": 1, "df2": 14, "p": 0.1})
     >>> res = min_f_prime(f1, f2)
@@ -327,7 +327,7 @@ def fit_crossed(model, methods=("bfgs", "nm", "powell")):
     Examples
     --------
     >>> import helpers
-    >>> from helpers.crossed import fit_crossed
+    >>> from helpers.studies.crossed import fit_crossed
     >>> df = helpers.load("penicillin")
     >>> model = helpers.mixedlm("diameter ~ 1 + (1|plate) + (1|sample)", df)
     >>> result, method = fit_crossed(model)
@@ -410,8 +410,8 @@ def crossed_lmm_test(data, dv="y", subject="subject", item="item", condition="co
 
     Examples
     --------
-    >>> from helpers.simulate import simulate_crossed
-    >>> from helpers.crossed import by_item_test, crossed_lmm_test
+    >>> from helpers.studies.simulate import simulate_crossed
+    >>> from helpers.studies.crossed import by_item_test, crossed_lmm_test
     >>> df = simulate_crossed(n_subj=10, n_item=8, seed=1)
     >>> res = crossed_lmm_test(df)
     >>> round(float(res["df2"]), 2)         # items - 2
@@ -421,9 +421,9 @@ def crossed_lmm_test(data, dv="y", subject="subject", item="item", condition="co
     >>> round(float(res["p"]), 4), round(float(by_item_test(df)["p"]), 4)   # balanced: = F2
     (0.3216, 0.3216)
     """
-    from .fitting import is_singular
-    from .formula import mixedlm
-    from .inference import anova
+    from ..core.fitting import is_singular
+    from ..core.formula import mixedlm
+    from ..core.inference import anova
 
     _check_data(data, [dv, subject, item, condition], "data")
     _, comp = _two_conditions(data, condition, conditions)
@@ -481,7 +481,7 @@ def crossed_recovery(n_reps=50, *, n_subj=30, n_item=16, beta0=800.0, effect=50.
 
     Examples
     --------
-    >>> from helpers.crossed import crossed_recovery
+    >>> from helpers.studies.crossed import crossed_recovery
     >>> est = crossed_recovery(n_reps=2, n_subj=10, n_item=8, seed=5)
     >>> list(est.columns)
     ['beta0', 'effect', 'subj_sd', 'item_sd', 'error_sd', 'optimizer']
@@ -501,7 +501,7 @@ def crossed_recovery(n_reps=50, *, n_subj=30, n_item=16, beta0=800.0, effect=50.
 
 
 def _recover_one(df):
-    from .formula import mixedlm
+    from ..core.formula import mixedlm
 
     work = _coded(df, "y", "subject", "item", "cond", "hard")
     res, method = fit_crossed(mixedlm("y ~ x + (1|subject) + (1|item)", work, eval_env={}))
@@ -556,7 +556,7 @@ def simulate_false_positives(n_reps=1000, n_lmm=100, *, n_subj=20, n_item=16, be
 
     Examples
     --------
-    >>> from helpers.crossed import simulate_false_positives
+    >>> from helpers.studies.crossed import simulate_false_positives
     >>> p = simulate_false_positives(n_reps=20, n_lmm=2, n_subj=8, n_item=8, seed=3)
     >>> p.shape
     (20, 6)
@@ -632,7 +632,7 @@ def rejection_rates(pvalues, alpha=0.05, methods=None):
     Examples
     --------
     >>> import pandas as pd
-    >>> from helpers.crossed import rejection_rates
+    >>> from helpers.studies.crossed import rejection_rates
     >>> p = pd.DataFrame({"F1": [0.01, 0.2, 0.03, 0.5], "F2": [0.5, 0.6, 0.04, 0.9]})
     >>> rejection_rates(p)[["reps", "rejections", "rate"]]
         reps  rejections  rate
@@ -698,7 +698,7 @@ def rejection_rate_plot(rates, alpha=0.05, labels=None, ax=None,
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> import pandas as pd
-    >>> from helpers.crossed import rejection_rates, rejection_rate_plot
+    >>> from helpers.studies.crossed import rejection_rates, rejection_rate_plot
     >>> rates = rejection_rates(pd.DataFrame({"F1": [0.01, 0.2, 0.03, 0.5]}))
     >>> ax = rejection_rate_plot(rates)
     >>> ax.get_ylabel()

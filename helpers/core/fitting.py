@@ -216,7 +216,7 @@ def fit_all(model, reml=True, *, methods=METHODS, llf_tol=0.01, fe_rtol=1e-3):
     --------
     >>> import statsmodels.formula.api as smf
     >>> import helpers
-    >>> from helpers.fitting import fit_all
+    >>> from helpers.core.fitting import fit_all
     >>> df = helpers.load("seed_toy")
     >>> model = smf.mixedlm("dependent_var ~ C(Condition_1)*C(Condition_2)",
     ...                     df, groups="participant_ID")
@@ -360,7 +360,7 @@ def is_singular(result, tol=1e-4) -> bool:
     >>> import warnings
     >>> import statsmodels.formula.api as smf
     >>> import helpers
-    >>> from helpers.fitting import is_singular
+    >>> from helpers.core.fitting import is_singular
     >>> df = helpers.load("seed_toy")
     >>> model = smf.mixedlm("dependent_var ~ C(Condition_1)*C(Condition_2)",
     ...                     df, groups="participant_ID")

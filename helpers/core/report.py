@@ -81,7 +81,7 @@ def tidy(result, conf_level: float = 0.95) -> pd.DataFrame:
     Examples
     --------
     >>> import helpers
-    >>> from helpers.report import tidy
+    >>> from helpers.core.report import tidy
     >>> d = helpers.load("sleepstudy")
     >>> fit = helpers.mixedlm("Reaction ~ Days + (1 + Days | Subject)", d).fit()
     >>> tidy(fit).round(2)
@@ -140,14 +140,14 @@ def icc(result) -> pd.Series:
     Examples
     --------
     >>> import pingouin as pg, helpers
-    >>> from helpers.report import icc
+    >>> from helpers.core.report import icc
     >>> d = pg.read_dataset("mixed_anova")
     >>> fit = helpers.mixedlm("Scores ~ Time * Group + (1 | Subject)", d).fit()
     >>> icc(fit).round(3)
     Subject    0.045
     dtype: float64
     """
-    from .slopes import varcorr
+    from .varcorr import varcorr
 
     fitted_result(result, "icc")
     table = varcorr(result)
@@ -198,7 +198,7 @@ def count_missing(data: pd.DataFrame, subject: str, columns) -> pd.Series:
     Examples
     --------
     >>> import pandas as pd
-    >>> from helpers.report import count_missing
+    >>> from helpers.core.report import count_missing
     >>> d = pd.DataFrame({"id": [1, 1, 2, 2], "y": [1.0, None, 2.0, 3.0]})
     >>> count_missing(d, "id", ["y"]).to_dict()    # doctest: +NORMALIZE_WHITESPACE
     {'rows': 4, 'rows_complete': 3, 'rows_incomplete': 1, 'subjects': 2,
@@ -248,7 +248,7 @@ def software_versions(packages=PACKAGES) -> pd.Series:
 
     Examples
     --------
-    >>> from helpers.report import software_versions
+    >>> from helpers.core.report import software_versions
     >>> v = software_versions(["statsmodels"])
     >>> list(v.index)
     ['python', 'statsmodels']
@@ -297,7 +297,7 @@ def format_p(p: float, digits: int = 3) -> str:
 
     Examples
     --------
-    >>> from helpers.report import format_p
+    >>> from helpers.core.report import format_p
     >>> format_p(0.02842), format_p(0.0000033), format_p(0.5)
     ('p = .028', 'p < .001', 'p = .500')
     """
@@ -347,7 +347,7 @@ def format_f(row, digits: int = 2, df_digits: int = 1) -> str:
 
     Examples
     --------
-    >>> from helpers.report import format_f
+    >>> from helpers.core.report import format_f
     >>> format_f({"NumDF": 1, "DenDF": 16.99998, "F": 45.853, "p": 3.3e-06})
     'F(1, 17.0) = 45.85, p < .001'
     """
@@ -388,7 +388,7 @@ def format_coef(row, digits: int = 2, df_digits: int = 1, conf_level: float = 0.
 
     Examples
     --------
-    >>> from helpers.report import format_coef
+    >>> from helpers.core.report import format_coef
     >>> row = {"estimate": 10.467, "ci_low": 7.209, "ci_high": 13.726,
     ...        "df": 17.0, "t": 6.771, "p": 3.3e-06}
     >>> format_coef(row)

@@ -725,7 +725,7 @@ def mixedlm(formula: str, data: pd.DataFrame, **kw) -> MixedLM:
     Examples
     --------
     >>> import helpers
-    >>> from helpers.formula import mixedlm
+    >>> from helpers.core.formula import mixedlm
     >>> df = helpers.load("seed_toy")
     >>> model = mixedlm("dependent_var ~ C(Condition_1)*C(Condition_2) + (1|participant_ID)", df)
     >>> model.n_groups, model.k_re

@@ -320,7 +320,7 @@ class _Satterthwaite:
                 "the Hessian of the deviance with respect to the variance parameters "
                 f"has negative eigenvalue(s) {evals[evals < -tol]}: the fit may not have "
                 "converged and the Satterthwaite degrees of freedom may be unreliable. "
-                "Try helpers.fitting.fit_all(model) to compare optimizers.",
+                "Try helpers.core.fitting.fit_all(model) to compare optimizers.",
                 UserWarning,
                 stacklevel=3,
             )
@@ -645,7 +645,7 @@ def anova(result) -> pd.DataFrame:
     >>> import warnings
     >>> import statsmodels.formula.api as smf
     >>> import helpers
-    >>> from helpers.inference import anova
+    >>> from helpers.core.inference import anova
     >>> df = helpers.load("seed_toy")
     >>> model = smf.mixedlm("dependent_var ~ C(Condition_1)*C(Condition_2)",
     ...                     df, groups="participant_ID")

@@ -44,8 +44,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
-from ._checks import require_columns, require_no_missing
-from .inference import _doolittle_lower, _fstat_ddf
+from ..core._checks import require_columns, require_no_missing
+from ..core.inference import _doolittle_lower, _fstat_ddf
 from .simulate import _labels, _number, _sd, _size
 
 __all__ = [
@@ -70,7 +70,7 @@ METHODS = ("complete-case ANOVA", "LMM, all rows")
 # theta = subj_sd / error_sd is searched in [0, _THETA_MAX]; a fit that ends at
 # the upper end is reported as not converged.
 _THETA_MAX = 100.0
-# theta below this is the boundary value 0, as in helpers.inference.
+# theta below this is the boundary value 0, as in helpers.core.inference.
 _THETA_ZERO = 1e-5
 
 _RESULT_FIELDS = ["n_subjects", "n_rows", "estimate", "se", "F", "df1", "df2", "p",
@@ -196,7 +196,7 @@ def simulate_dropout(
 
     Examples
     --------
-    >>> from helpers.missing import simulate_dropout
+    >>> from helpers.studies.missing import simulate_dropout
     >>> df = simulate_dropout(n_subj=6, n_times=3, mechanism="mcar", dropout=0.3, seed=1)
     >>> df.shape
     (18, 4)
@@ -502,7 +502,7 @@ def complete_case_anova(data: pd.DataFrame, dv: str = "y", within: str = "time",
 
     Examples
     --------
-    >>> from helpers.missing import simulate_dropout, complete_case_anova
+    >>> from helpers.studies.missing import simulate_dropout, complete_case_anova
     >>> df = simulate_dropout(n_subj=20, mechanism="mcar", dropout=0.2, seed=3)
     >>> res = complete_case_anova(df)
     >>> int(res["n_subjects"].iloc[0])      # of 20: the others had a missing score
@@ -565,7 +565,7 @@ def random_intercept_lmm(data: pd.DataFrame, dv: str = "y", within: str = "time"
 
     Examples
     --------
-    >>> from helpers.missing import simulate_dropout, random_intercept_lmm
+    >>> from helpers.studies.missing import simulate_dropout, random_intercept_lmm
     >>> df = simulate_dropout(n_subj=20, mechanism="mcar", dropout=0.2, seed=3)
     >>> res = random_intercept_lmm(df)
     >>> res[["n_subjects", "n_rows"]].to_numpy().tolist()
@@ -593,8 +593,8 @@ def random_intercept_lmm(data: pd.DataFrame, dv: str = "y", within: str = "time"
 
 
 def _lmm_statsmodels(data, dv, within, subject, levels):
-    from .formula import mixedlm
-    from .inference import _VarParModel, anova
+    from ..core.formula import mixedlm
+    from ..core.inference import _VarParModel, anova
 
     rows = data[[subject, within, dv]].dropna(subset=[dv])
     frame = pd.DataFrame({"y": rows[dv].to_numpy(dtype=float),
@@ -682,7 +682,7 @@ def missing_data_study(
 
     Examples
     --------
-    >>> from helpers.missing import missing_data_study
+    >>> from helpers.studies.missing import missing_data_study
     >>> res = missing_data_study(5, mechanisms=["mar"], effects=[0.5], seed=1)
     >>> res.shape
     (10, 17)
@@ -771,7 +771,7 @@ def summarize_study(results: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
 
     Examples
     --------
-    >>> from helpers.missing import missing_data_study, summarize_study
+    >>> from helpers.studies.missing import missing_data_study, summarize_study
     >>> res = missing_data_study(20, mechanisms=["mcar"], effects=[0.0], seed=2)
     >>> summary = summarize_study(res)
     >>> summary[["method", "n_reps", "n_failed"]].to_string(index=False)
@@ -835,7 +835,7 @@ def plot_study(summary: pd.DataFrame, alpha: float = 0.05, units: str = "score u
 
     Examples
     --------
-    >>> from helpers.missing import missing_data_study, summarize_study, plot_study
+    >>> from helpers.studies.missing import missing_data_study, summarize_study, plot_study
     >>> summary = summarize_study(missing_data_study(10, seed=3))
     >>> fig = plot_study(summary)
     >>> [ax.get_title() for ax in fig.axes]
@@ -911,7 +911,7 @@ def dropout_means(data: pd.DataFrame, dv: str = "y", within: str = "time",
 
     Examples
     --------
-    >>> from helpers.missing import simulate_dropout, dropout_means
+    >>> from helpers.studies.missing import simulate_dropout, dropout_means
     >>> df = simulate_dropout(n_subj=40, mechanism="mar", dropout=0.3, strength=2, seed=4)
     >>> dropout_means(df).round(2).columns.tolist()
     ['no dropout', 'complete cases', 'all observed rows', 'LMM']
@@ -961,7 +961,7 @@ def plot_dropout_means(data: pd.DataFrame, true_means=None, ax=None, title: str 
 
     Examples
     --------
-    >>> from helpers.missing import simulate_dropout, plot_dropout_means
+    >>> from helpers.studies.missing import simulate_dropout, plot_dropout_means
     >>> df = simulate_dropout(n_subj=40, mechanism="mar", seed=4)
     >>> ax = plot_dropout_means(df, true_means=[0, 1/6, 2/6, 0.5])
     >>> len(ax.lines)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 
 # name -> (file inside data/, one-line description)
 _REGISTRY: dict[str, tuple[str, str]] = {

@@ -1,0 +1,11 @@
+"""The chapters' study code: data simulated from named parameters, and the teaching figures.
+
+These modules serve the book's chapters; they are not part of the stable API a
+reader's own analysis should rely on (that is :mod:`helpers.core`).
+
+* ``simulate``   -- data sets drawn from named parameters (``subj_sd``, ``error_sd``, ...)
+* ``missing``    -- chapter 4: dropout, complete-case ANOVA and the mixed model on all rows
+* ``slopes``     -- chapter 5: each group's line, shrinkage and lattice figures
+* ``crossed``    -- chapter 6: by-participant and by-item tests against the crossed model
+* ``structures`` -- chapter 7: pupils in classes in schools, with slopes
+"""
