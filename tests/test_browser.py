@@ -136,3 +136,26 @@ def test_search_finds_variance_components(site, browser):
         assert visit.console_errors() == []
     finally:
         page.close()
+
+
+WIDE_OUTPUTS = """() => {
+  const article = document.querySelector('.bd-article') || document.querySelector('main');
+  const limit = article.getBoundingClientRect().width + 1;
+  const found = [];
+  for (const el of document.querySelectorAll('.cell pre, .cell_output table, .cell_output img')) {
+    const wide = el.tagName === 'PRE' ? el.scrollWidth > el.clientWidth + 1
+                                      : el.getBoundingClientRect().width > limit;
+    if (wide) found.push(el.tagName + ': ' + (el.innerText || el.src || '').slice(0, 60));
+  }
+  return found;
+}"""
+
+
+@pytest.mark.parametrize("file", PAGES)
+def test_no_code_or_output_is_wider_than_the_text_column(site, browser, file):
+    """What a cell shows fits the column: nothing is cut off or has to be scrolled sideways."""
+    visit = Visit(browser, f"{site}/{file}.html")
+    try:
+        assert visit.page.evaluate(WIDE_OUTPUTS) == []
+    finally:
+        visit.page.close()
