@@ -16,6 +16,7 @@ PROBES = {
         "design": "design['design'].to_dict()",
         "n_rows": "len(toy)",
         "n_subjects": "toy['participant_ID'].nunique()",
+        "participants_in_groups": "by_group['design'].to_dict()",
     },
     "02_rm_anova": {
         "mixed_F": "mixed.set_index('Source')['F'].to_dict()",
@@ -33,6 +34,10 @@ PROBES = {
         "implied_subject_var": "implied_subject_var",
         "pooled": "pooled",
         "coding_F_gap": "float(np.abs(table_treatment['F'].to_numpy() - table_sum['F'].to_numpy()).max())",
+        "reml_llf": "memory_fit.llf",
+        "ml_llf": "memory_ml.llf",
+        "lrt_by_hand": "float(chi2)",
+        "lrt_helper": "float(helpers.lrt(additive_ml, memory_ml)['chi2'])",
     },
 }
 
@@ -51,6 +56,8 @@ def test_chapter_1_decides_the_design_from_the_data():
     assert values["design"] == {"Condition_1": "within", "Condition_2": "between"}
     assert values["n_rows"] == 16
     assert values["n_subjects"] == 8
+    # the asker's "nested": participants are nested in the groups of Condition_2
+    assert values["participants_in_groups"] == {"participant_ID": "nested"}
 
 
 @pytest.mark.slow
@@ -78,3 +85,23 @@ def test_chapter_3_reads_the_askers_model_and_matches_the_anova():
     assert v["implied_subject_var"] < 0
     assert v["pooled"] == pytest.approx(v["scale"], rel=1e-3)
     assert v["coding_F_gap"] < 1e-6
+    # REML and ML fits of the memory data stay apart (an ML refit of the REML model object
+    # would make the REML result report the ML log-likelihood)
+    assert round(v["reml_llf"], 4) == -256.1983
+    assert round(v["ml_llf"], 4) == -251.4262
+    assert v["lrt_by_hand"] == pytest.approx(v["lrt_helper"], rel=1e-10)
+
+
+PRINTED_WIDTH = 88
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stem", ["01_data_and_design", "02_rm_anova", "03_random_intercept"])
+def test_printed_lines_fit_the_text_column(stem):
+    """Text a cell prints (and error messages it catches) is wrapped to the column."""
+    nb, _ = executed(stem)
+    wide = [f"cell {i}: {line[:60]}... ({len(line)} characters)"
+            for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
+            for out in cell.get("outputs", []) if out.output_type == "stream"
+            for line in out.text.splitlines() if len(line) > PRINTED_WIDTH]
+    assert wide == [], "wrap these printed lines (textwrap.fill):\n" + "\n".join(wide)
