@@ -17,13 +17,13 @@ STEM = "05_random_slopes"
 
 PROBES = {
     STEM: {
-        # the correlated REML fit (1 + Days | Subject)
+        # the correlated REML fit (1 + Days | Subject), written in statsmodels' arguments
         "fe": "[float(v) for v in slopes.fe_params]",
         "fe_se": "[float(v) for v in slopes.bse_fe]",
         "varcorr": "helpers.varcorr(slopes)[['vcov', 'sdcor']].to_dict('list')",
         "by_hand": "[float(sd_intercept), float(sd_slope), float(corr), float(sigma)]",
         "llf": "float(slopes.llf)",
-        "llf_statsmodels_spelling": "float(slopes_sm.llf)",
+        "llf_lme4_spelling": "float(slopes_lme4.llf)",
         "converged": "bool(slopes.converged)",
         "anova": "helpers.anova(slopes).loc['Days', ['NumDF', 'DenDF', 'F', 'p']].astype(float).to_dict()",
         "anova_intercept_only": "helpers.anova(intercept_only).loc['Days', ['DenDF', 'F']].astype(float).to_dict()",
@@ -114,7 +114,7 @@ def test_reml_fit_matches_lme4_and_lmertest(v):
     # the chapter's hand computation from cov_re says the same
     assert v["by_hand"] == pytest.approx(sdcor[:2] + [sdcor[2], sdcor[3]], rel=1e-12)
     assert abs(v["llf"] - ref["logLik"]) <= 0.01
-    assert abs(v["llf_statsmodels_spelling"] - ref["logLik"]) <= 0.01
+    assert abs(v["llf_lme4_spelling"] - ref["logLik"]) <= 0.01
     a, r = v["anova"], ref["anova"]
     assert r["term"] == ["Days"] and a["NumDF"] == r["NumDF"][0]
     assert a["F"] == pytest.approx(r["F"][0], rel=0.01)

@@ -202,6 +202,29 @@ def test_lattice_plot_draws_one_panel_per_group_in_order(sleep, correlated):
     assert len(first.collections[0].get_offsets()) == 10
 
 
+def test_lattice_plot_is_readable_at_the_width_of_the_page(sleep, correlated):
+    """18 panels at 4 a row, fonts that stay >= 11 px when the figure is shown 800 px wide."""
+    own = ols_lines(sleep, "Subject", "Days", "Reaction")
+    fig = lattice_plot(sleep, "Subject", "Days", "Reaction",
+                       lines={"own": own, "model": blup_lines(correlated, "Days")})
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(visible) == 18 and len(fig.axes) == 20          # 5 rows of 4
+    shrink = 800 / (fig.get_figwidth() * 100)                  # saved at 100 dpi
+    assert shrink > 0.8
+    ax = visible[0]
+    sizes = [ax.title.get_fontsize()] + [t.get_fontsize() for t in ax.get_yticklabels()]
+    assert min(sizes) * 100 / 72 * shrink >= 11
+    # the panels above the empty slots keep their x tick labels; the legend fills the slots
+    fig.canvas.draw()
+    for k in (14, 15, 16, 17):
+        assert any(t.get_visible() and t.get_text() for t in fig.axes[k].get_xticklabels()), k
+    legend = fig.legends[0]
+    box = legend.get_window_extent().transformed(fig.transFigure.inverted())
+    slots = [fig.axes[k].get_position() for k in (18, 19)]
+    assert box.x0 >= slots[0].x0 - 0.02 and box.y1 <= slots[0].y1 + 0.02
+    assert [t.get_text() for t in legend.get_texts()] == ["own", "model"]
+
+
 def test_lattice_plot_errors(sleep):
     own = ols_lines(sleep, "Subject", "Days", "Reaction")
     with pytest.raises(ValueError, match="each of the 18 groups"):

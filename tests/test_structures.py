@@ -161,11 +161,42 @@ def test_statsmodels_call_runs_and_fits_the_same_model(pupils, case):
     np.testing.assert_allclose(b.fe_params, a.fe_params, rtol=1e-6)
 
 
+@pytest.mark.parametrize("width", [88, 60])
+@pytest.mark.parametrize("case", [0, 2, 3, 7])
+def test_statsmodels_call_wrapped_is_the_same_code(pupils, case, width):
+    data, formula = _variants(pupils)[case]
+    model = helpers.mixedlm(formula, data)
+    one_line, wrapped = statsmodels_call(model), statsmodels_call(model, width=width)
+    assert "\n" not in one_line
+    assert max(len(line) for line in wrapped.splitlines()) <= width
+    namespace = {"smf": smf, "np": np, "data": data}
+    a, b = eval(one_line, namespace), eval(wrapped, namespace)
+    assert (a.exog_names, a.k_re, a.k_vc, a.exog_vc.names) == (
+        b.exog_names, b.k_re, b.k_vc, b.exog_vc.names)
+    if len(one_line) <= width:
+        assert wrapped == one_line
+
+
+def test_statsmodels_call_wraps_like_black(pupils):
+    model = helpers.mixedlm("y ~ x + (1|district/sid/class)", pupils)
+    assert statsmodels_call(model, data="df", width=64) == (
+        'smf.mixedlm(\n'
+        '    "y ~ x", df, groups="district", re_formula="1",\n'
+        '    vc_formula={\n'
+        '        "district:sid": "0 + C(sid)",\n'
+        '        "district:sid:class": "0 + C(sid + \':\' + Q(\'class\'))",\n'
+        '    },\n'
+        ')')
+
+
 def test_statsmodels_call_errors(pupils):
     with pytest.raises(ValueError, match="helpers.mixedlm"):
         statsmodels_call(smf.mixedlm("y ~ x", pupils, groups="school"))
     with pytest.raises(ValueError, match="name of a data frame"):
         statsmodels_call(helpers.mixedlm("y ~ x + (1|school)", pupils), data="my data")
+    for width in (30, 88.0, True):
+        with pytest.raises(ValueError, match="width"):
+            statsmodels_call(helpers.mixedlm("y ~ x + (1|school)", pupils), width=width)
 
 
 # ----------------------------------------------------------------------------- the table
@@ -231,6 +262,8 @@ def test_translation_table_errors(crossed):
         translation_table(["y ~ x + (1|subject)"], crossed.to_dict())
     with pytest.raises(ValueError, match="name of a data frame"):
         translation_table(["y ~ x + (1|subject)"], crossed, name="1st")
+    with pytest.raises(ValueError, match="width"):
+        translation_table(["y ~ x + (1|subject)"], crossed, width=10)
     with pytest.raises(ValueError, match="methods is empty"):
         translation_table(["y ~ x + (1|subject)"], crossed, methods=())
     with pytest.raises(KeyError, match="participant"):

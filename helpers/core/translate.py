@@ -25,16 +25,16 @@ _LEVELS_CALL = re.compile(r"C\(_lme4_levels\(([^()]*(?:\([^()]*\)[^()]*)*)\)\)")
 
 
 def _split_args(text: str) -> list[str]:
-    """Split ``a, Q('b, c'), d`` on the commas outside brackets and quotes."""
+    """Split ``a, Q('b, c'), {d: e, f: g}`` on the commas outside brackets and quotes."""
     out, depth, quote, start = [], 0, None, 0
     for i, ch in enumerate(text):
         if quote:
             quote = None if ch == quote else quote
         elif ch in "'\"":
             quote = ch
-        elif ch in "([":
+        elif ch in "([{":
             depth += 1
-        elif ch in ")]":
+        elif ch in ")]}":
             depth -= 1
         elif ch == "," and depth == 0:
             out.append(text[start:i].strip())
@@ -75,7 +75,50 @@ def _column_code(name: str, data: str) -> str:
     return f"{data}[{name!r}]"
 
 
-def statsmodels_call(model, data: str = "data") -> str:
+def _wrap_call(code: str, width: int) -> str:
+    """Break a one-line ``f(a, b, k={...})`` call into lines of at most ``width`` characters.
+
+    The style is black's: the arguments on lines indented by four spaces after the
+    opening bracket, as many to a line as fit; a dict argument that does not fit on a
+    line of its own gets one entry per line (and an entry that is still too long gets
+    its value on a line of its own). A single string longer than ``width`` stays whole.
+    The result is the same Python expression.
+    """
+    if len(code) <= width:
+        return code
+    head, inner = code[: code.index("(") + 1], code[code.index("(") + 1: -1]
+    lines: list[str] = []
+    can_extend = False          # may the next argument go on the last line?
+    for arg in _split_args(inner):
+        piece = arg + ","
+        if len("    " + piece) <= width or "={" not in arg:
+            if can_extend and len(lines[-1]) + 1 + len(piece) <= width:
+                lines[-1] += " " + piece
+            else:
+                lines.append("    " + piece)
+            can_extend = True
+            continue
+        can_extend = False
+        name, entries = arg[: arg.index("={") + 2], arg[arg.index("={") + 2: -1]
+        lines.append("    " + name)
+        for entry in _split_args(entries):
+            if len("        " + entry + ",") <= width:
+                lines.append("        " + entry + ",")
+            else:
+                key, value = _split_key(entry)
+                lines += ["        " + key + ":", "            " + value + ","]
+        lines.append("    },")
+    return "\n".join([head, *lines, ")"])
+
+
+def _split_key(entry: str) -> tuple[str, str]:
+    """Split a dict entry ``"key": value`` at its colon (the one after the quoted key)."""
+    quote = entry[0]
+    close = entry.index(quote, 1)
+    return entry[: close + 1], entry[entry.index(":", close) + 1:].strip()
+
+
+def statsmodels_call(model, data: str = "data", width: int | None = None) -> str:
     """The ``smf.mixedlm(...)`` code for a model built by :func:`helpers.mixedlm`.
 
     :func:`helpers.mixedlm` translates an lme4 formula into statsmodels' arguments;
@@ -90,18 +133,23 @@ def statsmodels_call(model, data: str = "data") -> str:
         A model returned by :func:`helpers.mixedlm` (it carries ``_statsmodels_args``).
     data : str, default "data"
         The name of the data frame in the code.
+    width : int, optional
+        Break the code into lines of at most ``width`` characters (in black's style;
+        a single quoted name or formula longer than that stays whole), so that it fits
+        a text column or an editor; by default one line.
 
     Returns
     -------
     str
-        One line of Python. The code uses the rows of ``data`` as they are: if
-        :func:`helpers.mixedlm` dropped rows with missing values, drop them first.
+        Python code (one line unless ``width`` is given). The code uses the rows of
+        ``data`` as they are: if :func:`helpers.mixedlm` dropped rows with missing
+        values, drop them first.
 
     Raises
     ------
     ValueError
-        ``model`` was not built by :func:`helpers.mixedlm`, or ``data`` is not a
-        Python name.
+        ``model`` was not built by :func:`helpers.mixedlm`, ``data`` is not a Python
+        name, or ``width`` is not an integer of at least 40.
 
     Examples
     --------
@@ -111,6 +159,11 @@ def statsmodels_call(model, data: str = "data") -> str:
     >>> model = helpers.mixedlm("y ~ sector + (1|school/class)", df)
     >>> print(statsmodels_call(model, data="df"))
     smf.mixedlm("y ~ sector", df, groups="school", re_formula="1", vc_formula={"school:class": "0 + C(Q('class'))"})
+    >>> print(statsmodels_call(model, data="df", width=60))
+    smf.mixedlm(
+        "y ~ sector", df, groups="school", re_formula="1",
+        vc_formula={"school:class": "0 + C(Q('class'))"},
+    )
     """
     args = getattr(model, "_statsmodels_args", None)
     if not isinstance(args, Mapping):
@@ -120,11 +173,13 @@ def statsmodels_call(model, data: str = "data") -> str:
         )
     if not (isinstance(data, str) and data.isidentifier()):
         raise ValueError(f"data must be the name of a data frame in the code, got {data!r}")
+    _check_width(width)
     groups = args["groups"]
     if groups is None:
         groups_code = f"np.ones(len({data}))"
     elif ":" in groups:
-        groups_code = ' + ":" + '.join(f"{_column_code(g, data)}.astype(str)" for g in groups.split(":"))
+        groups_code = ' + ":" + '.join(f"{_column_code(g, data)}.astype(str)"
+                                       for g in groups.split(":"))
     else:
         groups_code = f'"{groups}"'
     parts = [f'"{args["formula"]}"', data, f"groups={groups_code}"]
@@ -134,7 +189,16 @@ def statsmodels_call(model, data: str = "data") -> str:
         frame = getattr(getattr(model, "data", None), "frame", None)
         vc = ", ".join(f'"{k}": "{_plain_vc(v, frame)}"' for k, v in args["vc_formula"].items())
         parts.append(f"vc_formula={{{vc}}}")
-    return f"smf.mixedlm({', '.join(parts)})"
+    code = f"smf.mixedlm({', '.join(parts)})"
+    return code if width is None else _wrap_call(code, width)
+
+
+def _check_width(width) -> None:
+    if width is None:
+        return
+    if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 40:
+        raise ValueError(f"width must be None (one line) or an integer of at least 40, "
+                         f"got {width!r}")
 
 
 # --------------------------------------------------------------------------- the table
@@ -151,8 +215,8 @@ def _n_variance_parameters(model) -> int:
 
 
 def translation_table(formulas, data: pd.DataFrame, *, name: str = "data", fit: bool = True,
-                      reml: bool = True, methods: Sequence[str] = ("lbfgs", "powell")
-                      ) -> pd.DataFrame:
+                      reml: bool = True, methods: Sequence[str] = ("lbfgs", "powell"),
+                      width: int | None = None) -> pd.DataFrame:
     """Translate lme4 formulas into statsmodels MixedLM arguments, and fit each.
 
     Every formula goes through :func:`helpers.mixedlm`; the row shows what it chose
@@ -178,6 +242,9 @@ def translation_table(formulas, data: pd.DataFrame, *, name: str = "data", fit: 
     methods : sequence of str, default ("lbfgs", "powell")
         The optimizers :func:`helpers.fit_all` tries for each model; a row's ``llf`` is
         the best converged one.
+    width : int, optional
+        Break the code in ``statsmodels`` into lines of at most ``width`` characters
+        (see :func:`statsmodels_call`); by default one line.
 
     Returns
     -------
@@ -193,7 +260,8 @@ def translation_table(formulas, data: pd.DataFrame, *, name: str = "data", fit: 
     ------
     ValueError
         ``formulas`` is empty or not strings, ``data`` is not a DataFrame, ``name`` is
-        not a Python name, ``methods`` is empty.
+        not a Python name, ``methods`` is empty, ``width`` is not an integer of at
+        least 40.
     KeyError
         A formula names a column that is not in ``data`` (from :func:`helpers.mixedlm`).
 
@@ -229,6 +297,7 @@ def translation_table(formulas, data: pd.DataFrame, *, name: str = "data", fit: 
         raise ValueError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     if not (isinstance(name, str) and name.isidentifier()):
         raise ValueError(f"name must be the name of a data frame in the code, got {name!r}")
+    _check_width(width)
     methods = tuple(methods)
     if fit and not methods:
         raise ValueError("methods is empty: give at least one optimizer, e.g. ('lbfgs',)")
@@ -250,7 +319,8 @@ def translation_table(formulas, data: pd.DataFrame, *, name: str = "data", fit: 
             continue
         args = model._statsmodels_args
         row.update(groups=args["groups"], re_formula=args["re_formula"],
-                   vc_formula=dict(args["vc_formula"]), statsmodels=statsmodels_call(model, data=name))
+                   vc_formula=dict(args["vc_formula"]),
+                   statsmodels=statsmodels_call(model, data=name, width=width))
         if fit:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # fit_all records each optimizer's warnings

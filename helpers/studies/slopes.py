@@ -184,11 +184,16 @@ def lattice_plot(
     y: str,
     lines: dict | None = None,
     order=None,
-    ncols: int = 6,
+    ncols: int = 4,
     xlabel: str | None = None,
     ylabel: str | None = None,
 ):
-    """One small panel per group: its observations, and optionally lines drawn over them.
+    """One panel per group: its observations, and optionally lines drawn over them.
+
+    The figure is sized for a book's text column (about 800 pixels wide): four panels a
+    row by default, with fonts that stay readable when the figure is shrunk to that
+    width. When the last row has empty slots, the legend goes there. To show only some
+    groups, pass only their rows in ``df`` (and say which in the text).
 
     Parameters
     ----------
@@ -205,8 +210,8 @@ def lattice_plot(
     order : sequence, optional
         The groups in panel order (for example sorted by slope); default the
         sorted levels of ``group``.
-    ncols : int, default 6
-        Panels per row.
+    ncols : int, default 4
+        Panels per row; with more than four, the panels get small on a page.
     xlabel, ylabel : str, optional
         Axis labels; default the column names. Give units here.
 
@@ -256,33 +261,45 @@ def lattice_plot(
     n = len(order)
     ncols = min(int(ncols), n)
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.75 * ncols + 0.8, 1.6 * nrows + 0.9),
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.1 * ncols + 0.9, 1.75 * nrows + 1.0),
                              sharex=True, sharey=True, squeeze=False)
     x_all = df[x].to_numpy(dtype=float)
     grid = np.array([np.nanmin(x_all), np.nanmax(x_all)])
-    styles = [dict(color="C0", lw=1.6), dict(color="C3", lw=1.6, ls="--"),
-              dict(color="0.4", lw=1.0, ls=":"), dict(color="C2", lw=1.4, ls="-.")]
+    styles = [dict(color="C0", lw=2.0), dict(color="C3", lw=2.0, ls="--"),
+              dict(color="0.35", lw=1.4, ls=":"), dict(color="C2", lw=1.8, ls="-.")]
     for k, label in enumerate(order):
         ax = axes.flat[k]
         part = df[df[group] == label]
-        ax.scatter(part[x], part[y], s=9, color="0.25", zorder=3)
+        ax.scatter(part[x], part[y], s=14, color="0.25", zorder=3)
         for (name, value), style in zip(lines.items(), styles * 4):
             a, b = (value if isinstance(value, tuple)
                     else value.loc[label, _LINE_COLUMNS].to_numpy(dtype=float))
             ax.plot(grid, a + b * grid, label=name, **style)
-        ax.set_title(str(label), fontsize=9, pad=2)
+        ax.set_title(str(label), fontsize=12, pad=3)
         if pd.api.types.is_integer_dtype(df[x]):
             ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
-        ax.tick_params(labelsize=8)
-    for ax in axes.flat[n:]:
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=4, steps=[1, 2, 5, 10]))
+        ax.tick_params(labelsize=11)
+    empty = list(axes.flat[n:])
+    for ax in empty:
         ax.set_visible(False)
-    fig.supxlabel(xlabel or x, fontsize=10)
-    fig.supylabel(ylabel or y, fontsize=10)
-    if lines:
-        handles, names = axes.flat[0].get_legend_handles_labels()
+    for ax in axes.flat[max(n - ncols, 0):n]:   # the lowest panel of each column
+        ax.xaxis.set_tick_params(labelbottom=True)
+    fig.supxlabel(xlabel or x, fontsize=13)
+    fig.supylabel(ylabel or y, fontsize=13)
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    if lines and empty:
+        # the legend fills the empty slots of the last row
+        fig.tight_layout()
+        boxes = [ax.get_position() for ax in empty]
+        centre = ((min(b.x0 for b in boxes) + max(b.x1 for b in boxes)) / 2,
+                  (min(b.y0 for b in boxes) + max(b.y1 for b in boxes)) / 2)
+        fig.legend(handles, names, loc="center", bbox_to_anchor=centre, frameon=False,
+                   fontsize=12, handlelength=2.6)
+    elif lines:
         fig.legend(handles, names, loc="upper center", ncol=len(lines), frameon=False,
-                   fontsize=9, bbox_to_anchor=(0.5, 1.0))
-        fig.tight_layout(rect=(0, 0, 1, 0.95))
+                   fontsize=12, bbox_to_anchor=(0.5, 1.0))
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / fig.get_figheight()))
     else:
         fig.tight_layout()
     return fig
@@ -374,6 +391,6 @@ def shrinkage_plot(
                     label="95% of groups (model)")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.legend(frameon=False, fontsize=8, loc="best")
+    ax.legend(frameon=False, fontsize=9, loc="best")
     ax.figure.tight_layout()
     return ax
