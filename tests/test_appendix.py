@@ -65,6 +65,9 @@ CHEATSHEET_PROBES = {
                     ".to_dict('list')",
     "time_means": "memory.groupby('Time')['Scores'].mean().to_dict()",
     "simulated_shape": "list(simulated.shape)",
+    # each model in lme4's syntax (helpers.mixedlm) and in statsmodels' own spelling
+    "llf_pairs": "[[fit_cor.llf, fit_cor_sm.llf], [fit_unc.llf, fit_unc_sm.llf],"
+                 " [fit_pen.llf, fit_pen_sm.llf], [fit_nest.llf, fit_nest_sm.llf]]",
 }
 
 
@@ -232,6 +235,28 @@ def test_pairwise_tests_report_the_mean_differences(cheatsheet):
         assert diff == pytest.approx(means[a] - means[b], abs=1e-10)
         assert dof == 59  # paired t tests on all 60 subjects
     assert v["simulated_shape"] == [180, 3]
+
+
+@pytest.mark.slow
+def test_statsmodels_spellings_fit_the_same_models(cheatsheet):
+    _, v = cheatsheet
+    for lme4_syntax, statsmodels_spelling in v["llf_pairs"]:
+        assert statsmodels_spelling == pytest.approx(lme4_syntax, abs=1e-6)
+
+
+def test_cheatsheet_r_checks_are_collapsed_and_introduced():
+    """R's values come from helpers.r_reference, in collapsed cells after one sentence."""
+    nb = nbformat.read(CHEATSHEET, as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "json" not in code and "DATA_DIR" not in code
+    checks = [i for i, c in enumerate(nb.cells)
+              if c.cell_type == "code" and "r_reference(" in c.source]
+    assert len(checks) >= 6
+    for i in checks:
+        assert "hide-input" in nb.cells[i].metadata.get("tags", []), f"cell {i}"
+        before = nb.cells[i - 1]
+        assert before.cell_type == "markdown" and before.source.startswith("Checked against")
+        assert len(before.source.splitlines()) == 1, f"cell {i - 1}: one sentence"
 
 
 def test_cheatsheet_is_committed_without_outputs():

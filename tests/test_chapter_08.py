@@ -1,17 +1,19 @@
 """Chapter 8 (reporting and troubleshooting): the worked write-up against R, and every warning.
 
 The chapter's values are read from the executed notebook (``PROBES``); R's come from the
-stored reference files in data/reference/ (written by tests/r/reference.R), never typed here.
+stored reference files in data/reference/ (written by tests/r/reference.R, read with
+``helpers.r_reference``), never typed here. The results paragraphs are checked twice: every
+number in them is the fit's, and they are shown as Markdown, so they wrap like text.
 """
 from __future__ import annotations
 
-import json
 import re
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, executed
+import helpers
+from conftest import executed
 
 STEM = "08_reporting_troubleshooting"
 
@@ -106,7 +108,7 @@ PROBES = {
 
 
 def _reference(case: str) -> dict:
-    return json.loads((ROOT / "data" / "reference" / f"{case}.json").read_text())
+    return helpers.r_reference(case)
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +125,8 @@ def _close_to_r(ours, theirs, scale, rel=1e-3):
 
 
 def _p_text(p: float) -> str:
-    return "p < .001" if p < 0.001 else "p = " + f"{p:.3f}".lstrip("0")
+    """*p* as the Markdown write-ups print it: italic symbol, no leading zero."""
+    return "*p* < .001" if p < 0.001 else "*p* = " + f"{p:.3f}".lstrip("0")
 
 
 # --------------------------------------------------------------------------
@@ -196,7 +199,7 @@ def test_write_up_numbers_are_the_fits_rounded_numbers(v):
     def f_text(term):
         i = anova[term]
         a = v["memory_anova"]
-        return (f"F({a['NumDF'][i]}, {a['DenDF'][i]:.1f}) = {a['F'][i]:.2f}, "
+        return (f"*F*({a['NumDF'][i]}, {a['DenDF'][i]:.1f}) = {a['F'][i]:.2f}, "
                 f"{_p_text(a['p'][i])}")
 
     sd = dict(zip(v["memory_vc"]["grp"], v["memory_vc"]["sdcor"]))
@@ -212,8 +215,8 @@ def test_write_up_numbers_are_the_fits_rounded_numbers(v):
         f"participant SD was {sd['Subject']:.2f} (ICC = {v['memory_icc']:.2f}) and the "
         f"residual SD {sd['Residual']:.2f}",
         f"rose by {j['estimate']:.2f} units",
-        f"b = {j['estimate']:.2f}, 95% CI [{j['ci_low']:.2f}, {j['ci_high']:.2f}], "
-        f"t({j['df']:.1f}) = {j['t']:.2f}, {_p_text(j['p'])}",
+        f"*b* = {j['estimate']:.2f}, 95% CI [{j['ci_low']:.2f}, {j['ci_high']:.2f}], "
+        f"*t*({j['df']:.1f}) = {j['t']:.2f}, {_p_text(j['p'])}",
     ]
     rest = text
     for piece in pieces:
@@ -259,9 +262,9 @@ def test_exercise_write_up_for_sleepstudy_matches_r(v):
         f"{v['sleep_converged']} of 5 optimizers",
         f"REML log-likelihood {v['sleep_llf']:.2f}",
         f"increased by {fx['estimate'][1]:.2f} ms per day",
-        f"b = {fx['estimate'][1]:.2f}, 95% CI [{fx['ci_low'][1]:.2f}, {fx['ci_high'][1]:.2f}], "
-        f"t({fx['df'][1]:.1f}) = {fx['t'][1]:.2f}, {_p_text(fx['p'][1])}",
-        f"F({a['NumDF'][0]}, {a['DenDF'][0]:.1f}) = {a['F'][0]:.2f}, {_p_text(a['p'][0])}",
+        f"*b* = {fx['estimate'][1]:.2f}, 95% CI [{fx['ci_low'][1]:.2f}, {fx['ci_high'][1]:.2f}], "
+        f"*t*({fx['df'][1]:.1f}) = {fx['t'][1]:.2f}, {_p_text(fx['p'][1])}",
+        f"*F*({a['NumDF'][0]}, {a['DenDF'][0]:.1f}) = {a['F'][0]:.2f}, {_p_text(a['p'][0])}",
         f"from {fx['estimate'][0]:.2f} ms on day 0",
         "on day 0",
         f"SD = {ours[0]:.2f} ms)", f"SD = {ours[1]:.2f} ms per day",
@@ -272,6 +275,48 @@ def test_exercise_write_up_for_sleepstudy_matches_r(v):
         assert piece in rest, piece
         rest = rest.replace(piece, "")
     assert not re.search(r"\d", rest), rest
+
+
+# --------------------------------------------------------------------------
+# what the chapter shows fits the text column
+# --------------------------------------------------------------------------
+MAX_LINE = 88
+WRITE_UPS = ["write_up", "sleep_write_up"]
+
+
+def _cell_defining(nb, name: str):
+    """The one code cell that assigns ``name`` at the start of a line."""
+    found = [c for c in nb.cells if c.cell_type == "code"
+             and re.search(rf"^{name} = ", c.source, flags=re.M)]
+    assert len(found) == 1, f"{len(found)} cells define {name!r}"
+    return found[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", WRITE_UPS)
+def test_results_paragraphs_are_shown_as_markdown(v, name):
+    """A results paragraph is rendered Markdown (it wraps like text), never a printed line."""
+    nb, _ = executed(STEM)
+    cell = _cell_defining(nb, name)
+    shown = [o.data["text/markdown"] for o in cell.outputs
+             if o.output_type in ("display_data", "execute_result")
+             and "text/markdown" in o.get("data", {})]
+    assert shown == [v[name]], f"the cell defining {name} should display it as Markdown"
+    printed = [o for o in cell.outputs if o.output_type == "stream"]
+    assert printed == [], f"the cell defining {name} also prints: {printed}"
+    # the italics are Markdown's, and nothing else in the paragraph is markup
+    assert "*F*(" in v[name] and "*p* " in v[name]
+    assert not re.search(r"[_#`|]|\*\*|<[a-z/]", v[name]), v[name]
+
+
+@pytest.mark.slow
+def test_printed_lines_fit_the_text_column():
+    nb, _ = executed(STEM)
+    wide = [f"cell {i}: {line[:60]}... ({len(line)} characters)"
+            for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
+            for out in cell.outputs if out.output_type == "stream"
+            for line in out.text.splitlines() if len(line) > MAX_LINE]
+    assert wide == [], f"printed lines over {MAX_LINE} characters:\n" + "\n".join(wide)
 
 
 # --------------------------------------------------------------------------

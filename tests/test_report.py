@@ -230,3 +230,54 @@ def test_format_coef_with_a_row_of_tidy(sleep):
         format_coef({"estimate": 1.0})
     with pytest.raises(ValueError, match="conf_level"):
         format_coef(row, conf_level=95)
+
+
+def test_formatting_in_markdown_italicises_the_symbols_only(sleep, balanced):
+    fit, _ = balanced
+    row = helpers.anova(fit).loc["Time"]
+    assert format_f(row, markdown=True) == "*F*(2, 116.0) = 4.03, *p* = .020"
+    assert format_f(row, markdown=True).replace("*", "") == format_f(row)
+    assert format_p(0.0000033, markdown=True) == "*p* < .001"
+    assert format_p(0.9999, markdown=True) == "*p* > .999"
+    coef = tidy(sleep[0]).loc["Days"]
+    text = format_coef(coef, markdown=True)
+    assert text.startswith("*b* = 10.47, 95% CI [") and "*t*(17.0) = " in text
+    assert text.endswith(", *p* < .001") and text.replace("*", "") == format_coef(coef)
+    assert format_coef(coef, symbol="B", markdown=True).startswith("*B* = 10.47")
+    for bad in ["yes", 1, None]:
+        with pytest.raises(ValueError, match="markdown must be True or False"):
+            format_p(0.5, markdown=bad)
+        with pytest.raises(ValueError, match="markdown must be True or False"):
+            format_f(row, markdown=bad)
+        with pytest.raises(ValueError, match="markdown must be True or False"):
+            format_coef(coef, markdown=bad)
+
+
+# --------------------------------------------------------------------------
+# report_warnings: what it prints fits the text column
+# --------------------------------------------------------------------------
+def test_report_warnings_wraps_long_messages_to_the_text_column(capsys):
+    message = ("The Hessian matrix at the estimated parameter values is not positive "
+               "definite, and this sentence goes on well past the width of the column")
+    with helpers.report_warnings() as caught:
+        for _ in range(2):
+            warnings.warn(message, UserWarning)
+        warnings.warn("short", RuntimeWarning)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(caught) == 3 and lines[0] == "warnings: 3"
+    assert max(len(line) for line in lines) <= 88
+    # the first line of each warning is indented by 2, its continuation by 4
+    assert lines[1].startswith("  UserWarning: The Hessian") and lines[2].startswith("    ")
+    assert lines[-1] == "  RuntimeWarning: short"
+    joined = " ".join(line.strip() for line in lines[1:-1])
+    assert joined == f"UserWarning: {message} (x2)" or joined == f"UserWarning: {message}  (x2)"
+
+
+def test_report_warnings_width_is_checked(capsys):
+    with helpers.report_warnings(width=40):
+        warnings.warn("a message that is longer than forty characters in all")
+    assert max(len(line) for line in capsys.readouterr().out.splitlines()) <= 40
+    for bad in [10, 40.0, True, "88"]:
+        with pytest.raises(ValueError, match="width must be"):
+            with helpers.report_warnings(width=bad):
+                pass

@@ -9,7 +9,9 @@
 * :func:`software_versions` lists the versions of the software used.
 * :func:`format_p`, :func:`format_f` and :func:`format_coef` write
   numbers the way journals print them (``F(2, 116.0) = 4.03, p = .020``), so
-  a results paragraph can be built from the fit instead of typed.
+  a results paragraph can be built from the fit instead of typed. With
+  ``markdown=True`` they italicise the statistics (``*F*(2, 116.0) = 4.03,
+  *p* = .020``), for a paragraph shown with ``IPython.display.Markdown``.
 
 The variance components (as standard deviations) come from
 :func:`helpers.varcorr`, the *F* tests from :func:`helpers.anova`.
@@ -272,7 +274,14 @@ def _finite(name: str, value) -> float:
     return float(value)
 
 
-def format_p(p: float, digits: int = 3) -> str:
+def _symbol(name: str, markdown: bool) -> str:
+    """A statistic's symbol, in italics (``*F*``) when the text is Markdown."""
+    if not isinstance(markdown, bool):
+        raise ValueError(f"markdown must be True or False, got {markdown!r}")
+    return f"*{name}*" if markdown else name
+
+
+def format_p(p: float, digits: int = 3, markdown: bool = False) -> str:
     """A p-value as journals print it: ``p = .028``, ``p < .001``.
 
     No leading zero (a probability cannot exceed 1), ``digits`` decimals,
@@ -285,6 +294,9 @@ def format_p(p: float, digits: int = 3) -> str:
         A probability in [0, 1].
     digits : int, default 3
         Decimals shown.
+    markdown : bool, default False
+        Write the symbol in italics as Markdown (``*p* = .028``), for a paragraph
+        displayed with ``IPython.display.Markdown``.
 
     Returns
     -------
@@ -293,14 +305,18 @@ def format_p(p: float, digits: int = 3) -> str:
     Raises
     ------
     ValueError
-        If ``p`` is not a number in [0, 1] or ``digits`` is not a positive integer.
+        If ``p`` is not a number in [0, 1], ``digits`` is not a positive integer
+        or ``markdown`` is not a bool.
 
     Examples
     --------
     >>> from helpers.core.report import format_p
     >>> format_p(0.02842), format_p(0.0000033), format_p(0.5)
     ('p = .028', 'p < .001', 'p = .500')
+    >>> format_p(0.02842, markdown=True)
+    '*p* = .028'
     """
+    symbol = _symbol("p", markdown)
     p = _finite("p", p)
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"p must be a probability in [0, 1], got {p!r}")
@@ -308,10 +324,12 @@ def format_p(p: float, digits: int = 3) -> str:
         raise ValueError(f"digits must be a positive integer, got {digits!r}")
     smallest = 10.0 ** -digits
     if p < smallest:
-        return f"p < {smallest:.{digits}f}".replace("0.", ".", 1)
-    if p >= 1 - smallest / 2:
-        return f"p > {1 - smallest:.{digits}f}".replace("0.", ".", 1)
-    return f"p = {p:.{digits}f}".replace("0.", ".", 1)
+        relation, value = "<", smallest
+    elif p >= 1 - smallest / 2:
+        relation, value = ">", 1 - smallest
+    else:
+        relation, value = "=", p
+    return f"{symbol} {relation} " + f"{value:.{digits}f}".replace("0.", ".", 1)
 
 
 def _row_value(row, key: str) -> float:
@@ -322,7 +340,7 @@ def _row_value(row, key: str) -> float:
     return _finite(key, float(value))
 
 
-def format_f(row, digits: int = 2, df_digits: int = 1) -> str:
+def format_f(row, digits: int = 2, df_digits: int = 1, markdown: bool = False) -> str:
     """An F test as journals print it: ``F(2, 116.0) = 4.03, p = .020``.
 
     Parameters
@@ -333,6 +351,8 @@ def format_f(row, digits: int = 2, df_digits: int = 1) -> str:
         Decimals of F.
     df_digits : int, default 1
         Decimals of the (Satterthwaite, usually not whole) denominator df.
+    markdown : bool, default False
+        Write *F* and *p* in italics as Markdown (``*F*(2, 116.0) = 4.03, *p* = .020``).
 
     Returns
     -------
@@ -343,23 +363,28 @@ def format_f(row, digits: int = 2, df_digits: int = 1) -> str:
     KeyError
         If a value is missing from ``row``.
     ValueError
-        If a value is not a finite number.
+        If a value is not a finite number, or ``markdown`` is not a bool.
 
     Examples
     --------
     >>> from helpers.core.report import format_f
-    >>> format_f({"NumDF": 1, "DenDF": 16.99998, "F": 45.853, "p": 3.3e-06})
+    >>> row = {"NumDF": 1, "DenDF": 16.99998, "F": 45.853, "p": 3.3e-06}
+    >>> format_f(row)
     'F(1, 17.0) = 45.85, p < .001'
+    >>> format_f(row, markdown=True)
+    '*F*(1, 17.0) = 45.85, *p* < .001'
     """
+    symbol = _symbol("F", markdown)
     num = _row_value(row, "NumDF")
     den = _row_value(row, "DenDF")
     fval = _row_value(row, "F")
     p = _row_value(row, "p")
-    return f"F({num:.0f}, {den:.{df_digits}f}) = {fval:.{digits}f}, {format_p(p)}"
+    return (f"{symbol}({num:.0f}, {den:.{df_digits}f}) = {fval:.{digits}f}, "
+            f"{format_p(p, markdown=markdown)}")
 
 
 def format_coef(row, digits: int = 2, df_digits: int = 1, conf_level: float = 0.95,
-                symbol: str = "b") -> str:
+                symbol: str = "b", markdown: bool = False) -> str:
     """A coefficient as journals print it: ``b = 10.47, 95% CI [7.21, 13.73], t(17.0) = 6.77, p < .001``.
 
     Parameters
@@ -374,6 +399,9 @@ def format_coef(row, digits: int = 2, df_digits: int = 1, conf_level: float = 0.
         The coverage the interval was computed with (used for its label only).
     symbol : str, default "b"
         What to call the estimate.
+    markdown : bool, default False
+        Write the symbol, *t* and *p* in italics as Markdown
+        (``*b* = 10.47, 95% CI [7.21, 13.73], *t*(17.0) = 6.77, *p* < .001``).
 
     Returns
     -------
@@ -384,7 +412,8 @@ def format_coef(row, digits: int = 2, df_digits: int = 1, conf_level: float = 0.
     KeyError
         If a value is missing from ``row``.
     ValueError
-        If a value is not a finite number, or ``conf_level`` is not in (0, 1).
+        If a value is not a finite number, ``conf_level`` is not in (0, 1) or
+        ``markdown`` is not a bool.
 
     Examples
     --------
@@ -393,7 +422,10 @@ def format_coef(row, digits: int = 2, df_digits: int = 1, conf_level: float = 0.
     ...        "df": 17.0, "t": 6.771, "p": 3.3e-06}
     >>> format_coef(row)
     'b = 10.47, 95% CI [7.21, 13.73], t(17.0) = 6.77, p < .001'
+    >>> format_coef(row, markdown=True)
+    '*b* = 10.47, 95% CI [7.21, 13.73], *t*(17.0) = 6.77, *p* < .001'
     """
+    estimate_symbol, t_symbol = _symbol(symbol, markdown), _symbol("t", markdown)
     level = _level(conf_level)
     est = _row_value(row, "estimate")
     lo, hi = _row_value(row, "ci_low"), _row_value(row, "ci_high")
@@ -401,5 +433,6 @@ def format_coef(row, digits: int = 2, df_digits: int = 1, conf_level: float = 0.
     t = _row_value(row, "t")
     p = _row_value(row, "p")
     pct = f"{100 * level:g}%"
-    return (f"{symbol} = {est:.{digits}f}, {pct} CI [{lo:.{digits}f}, {hi:.{digits}f}], "
-            f"t({df:.{df_digits}f}) = {t:.{digits}f}, {format_p(p)}")
+    return (f"{estimate_symbol} = {est:.{digits}f}, {pct} CI [{lo:.{digits}f}, "
+            f"{hi:.{digits}f}], {t_symbol}({df:.{df_digits}f}) = {t:.{digits}f}, "
+            f"{format_p(p, markdown=markdown)}")
