@@ -2,11 +2,11 @@
 answer to its printed digits, the false-positive simulation, and the optimizer comparison."""
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
 
+import helpers
 from conftest import ROOT, executed
 
 STEM = "06_crossed_random_effects"
@@ -23,13 +23,21 @@ PROBES = {
         "crossed_sd": "{k: float(v) for k, v in recovery_table['statsmodels'].items()}",
         "spread": "spread['SD / true'].to_dict()",
         "tests": "tests.astype(float).to_dict('index')",
+        "f1_by_hand": "[float(f1_t.statistic ** 2), float(f1_t.df), float(f1_t.pvalue)]",
+        "f2_by_hand": "[float(f2_t.statistic ** 2), float(f2_t.df), float(f2_t.pvalue)]",
+        "lmm_anova": "lmm_anova.loc['cond'].astype(float).to_dict()",
         "shared_item_sd": "float(shared_item_sd)",
         "f1_se": "float(f1_se)",
-        # the false-positive simulation
+        "recovery_reps": "len(recovered)",
+        "recovery_refits": "int(recovered['refitted'].sum())",
+        # the false-positive simulation (a visible loop)
         "rates": "rates.to_dict('index')",
+        "n_singular": "int(singular.sum())",
         "lmm_gap_nonsingular": "float(gap[~singular].max())",
-        "lmm_rejections": "int((lmm['LMM'] < 0.05).sum())",
-        "f2_rejections_same": "int((lmm['F2'] < 0.05).sum())",
+        "lmm_gap_singular": "float(gap[singular].max())",
+        "lmm_rejections": "int((pvalues['LMM'] < 0.05).sum())",
+        "f2_rejections_same": "int((pvalues['F2'] < 0.05).sum())",
+        "decisions_differ": "decisions_differ",
         # Penicillin
         "pen_sd": "dict(zip(pen_table['grp'], pen_table['statsmodels SD'].astype(float)))",
         "pen_intercept": "float(pen_fit.fe_params['Intercept'])",
@@ -53,12 +61,13 @@ PROBES = {
         "table": "all_fits.table[['converged', 'llf']].to_dict('index')",
         "stop_short": "stop_short.to_dict()",
         "best_summary": "{k: float(v) for k, v in stop_short.iloc[:, 1].items()}",
+        "stop_short_gain": "float(all_fits.best.llf - default_fit.llf)",
     }
 }
 
 
 def reference(case):
-    return json.loads((REFERENCE / f"{case}.json").read_text())
+    return helpers.r_reference(case)
 
 
 @pytest.fixture(scope="module")
@@ -109,10 +118,34 @@ def test_recovery_spread_is_as_the_prose_says(v):
 
 
 @pytest.mark.slow
+def test_recovery_loop_refits_only_the_fits_that_did_not_converge(v):
+    assert v["recovery_reps"] == 50
+    assert v["recovery_refits"] <= 5    # "a fit that does not converge is refitted"
+
+
+@pytest.mark.slow
+def test_the_tests_written_out_equal_the_helpers_used_in_the_loop(v):
+    t = v["tests"]
+    for by_hand, name in ((v["f1_by_hand"], "by participant (F1)"),
+                          (v["f2_by_hand"], "by item (F2)")):
+        assert t[name]["F"] == pytest.approx(by_hand[0], rel=1e-10)
+        assert t[name]["df2"] == by_hand[1]
+        assert t[name]["p"] == pytest.approx(by_hand[2], rel=1e-10)
+    # the closed form of helpers.crossed_lmm_test against the statsmodels fit + helpers.anova
+    lmm, fitted = t["crossed LMM"], v["lmm_anova"]
+    assert lmm["F"] == pytest.approx(fitted["F"], rel=1e-3)
+    assert lmm["df2"] == pytest.approx(fitted["DenDF"], rel=1e-3)
+    assert lmm["p"] == pytest.approx(fitted["p"], abs=1e-4)
+
+
+@pytest.mark.slow
 def test_f1_uses_participants_and_the_lmm_uses_items(v):
     t = v["tests"]
     assert t["by participant (F1)"]["df2"] == 29
     assert t["crossed LMM"]["df2"] == pytest.approx(14, abs=0.1)
+    # "on these data the mixed model's test *is* F2"
+    assert t["crossed LMM"]["F"] == pytest.approx(t["by item (F2)"]["F"], rel=1e-9)
+    assert t["crossed LMM"]["p"] == pytest.approx(t["by item (F2)"]["p"], rel=1e-9)
     assert t["by participant (F1)"]["F"] == max(row["F"] for row in t.values())
     assert len({round(row["estimate"], 6) for row in t.values()}) == 1
     assert v["shared_item_sd"] == pytest.approx(40.0)
@@ -126,19 +159,26 @@ def test_by_participant_averaging_inflates_false_positives(v):
     assert r["F1"]["reps"] == 2000
     assert r["F1"]["lower"] > 0.05 and 0.2 < r["F1"]["rate"] < 0.5
     assert r["F1"]["mc_se"] == pytest.approx(math.sqrt(r["F1"]["rate"] * (1 - r["F1"]["rate"]) / 2000))
+    # the chapter's figure: 0.331 [0.310, 0.352]
+    assert (round(r["F1"]["rate"], 3), round(r["F1"]["lower"], 3),
+            round(r["F1"]["upper"], 3)) == (0.331, 0.310, 0.352)
 
 
 @pytest.mark.slow
 def test_the_mixed_model_and_f2_hold_the_level(v):
     r = v["rates"]
-    assert r["LMM"]["reps"] == 200
+    assert r["LMM"]["reps"] == r["F2"]["reps"] == 2000
     # near 0.05: within three Monte Carlo SEs of a test with exact level 0.05
     assert abs(r["LMM"]["rate"] - 0.05) < 3 * math.sqrt(0.05 * 0.95 / r["LMM"]["reps"])
     assert r["LMM"]["lower"] < 0.05 < r["LMM"]["upper"]
     assert r["F2"]["lower"] < 0.05 < r["F2"]["upper"]
     assert r["min_F"]["rate"] < 0.05
-    assert v["lmm_gap_nonsingular"] < 1e-3
+    # the argument: the crossed model's test is F2 except on singular fits ("rare")
+    assert v["lmm_gap_nonsingular"] < 1e-9
+    assert 0 < v["n_singular"] < 0.01 * r["LMM"]["reps"]
+    assert 1e-4 < v["lmm_gap_singular"] < 0.05      # "the two differ" on singular fits
     assert v["lmm_rejections"] == v["f2_rejections_same"]
+    assert v["decisions_differ"] == 0               # "did not change a single decision"
 
 
 # --------------------------------------------------------------------------- Penicillin
@@ -187,7 +227,7 @@ def test_the_accepted_answer_matches_lme4s_singular_fit(v):
 
 
 @pytest.mark.slow
-def test_two_levels_cannot_estimate_a_variance(v):
+def test_two_levels_estimate_a_variance_hopelessly_imprecisely(v):
     low, high = v["chi2_interval_2_levels"]
     assert low == pytest.approx(0.1990, abs=1e-3) and high > 1000
     assert len(v["asker_anova_F"]) == 3
@@ -198,6 +238,7 @@ def test_two_levels_cannot_estimate_a_variance(v):
 def test_default_fit_stops_short_and_fit_all_fixes_it(v):
     assert v["default_converged"] is False
     assert v["best_llf"] > v["default_llf"] + 1
+    assert round(v["stop_short_gain"], 2) == 2.68    # "log-likelihood gained: 2.68"
     assert v["best_method"] != "bfgs"
     table = v["table"]
     assert table["bfgs"]["converged"] is False

@@ -1,7 +1,6 @@
-"""helpers.studies.crossed: F1, F2, min F', the crossed LMM test, and the false-positive simulation."""
+"""helpers.studies.crossed: F1, F2, min F', the crossed LMM test (statsmodels and closed form)."""
 from __future__ import annotations
 
-import json
 import warnings
 
 import matplotlib
@@ -11,10 +10,10 @@ import pytest
 from scipy import stats
 
 import helpers
-from helpers.studies.crossed import (by_item_test, by_subject_test, crossed_lmm_test, crossed_recovery,
-                             fit_crossed, min_f_prime, rejection_rate_plot, rejection_rates,
-                             simulate_false_positives)
 from helpers.core.data import DATA_DIR
+from helpers.studies.crossed import (by_item_test, by_subject_test, crossed_lmm_test,
+                                     fit_crossed, min_f_prime, rejection_rate_plot,
+                                     rejection_rates)
 
 matplotlib.use("Agg")
 
@@ -27,7 +26,7 @@ STOPS_SHORT_CASE = "crossed_stops_short"   # proposed R reference case for STOPS
 
 
 def reference(case):
-    return json.loads((DATA_DIR / "reference" / f"{case}.json").read_text())
+    return helpers.r_reference(case)
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +113,7 @@ def test_bad_data_raise_clear_errors(crossed_data):
 @pytest.mark.r
 def test_crossed_lmm_test_matches_lmerTest_on_the_crossed_case(crossed_data):
     r = reference("crossed")
-    res = crossed_lmm_test(crossed_data, conditions=("easy", "hard"))
+    res = crossed_lmm_test(crossed_data, conditions=("easy", "hard"), method="statsmodels")
     assert res["estimate"] == pytest.approx(r["fixef"]["estimate"][1], rel=1e-3)
     assert res["F"] == pytest.approx(r["anova"]["F"][0], rel=0.01)
     assert res["df2"] == pytest.approx(r["anova"]["DenDF"][0], rel=0.01)
@@ -123,7 +122,7 @@ def test_crossed_lmm_test_matches_lmerTest_on_the_crossed_case(crossed_data):
 
 
 def test_crossed_lmm_equals_f2_in_a_balanced_non_singular_design(crossed_data):
-    lmm = crossed_lmm_test(crossed_data)
+    lmm = crossed_lmm_test(crossed_data, method="statsmodels")
     f2 = by_item_test(crossed_data)
     assert not lmm["singular"]
     assert lmm["p"] == pytest.approx(f2["p"], abs=1e-4)
@@ -183,59 +182,97 @@ def test_fit_crossed_errors():
         fit_crossed(model, methods=("no-such-optimizer",))
 
 
+# --------------------------------------------------------------------------- the closed form
+def _null_replicates(n_reps, seed, **design):
+    params = dict(n_subj=8, n_item=6, effect=0.0)
+    params.update(design)
+    for child in np.random.SeedSequence(seed).spawn(n_reps):
+        yield helpers.simulate_crossed(**params, seed=child)
+
+
+@pytest.mark.parametrize("design", [
+    {},                                    # mostly interior fits
+    {"item_sd": 0.0},                      # the item variance often estimated at 0
+    {"subj_sd": 0.0},                      # the participant variance often at 0
+    {"subj_sd": 0.0, "item_sd": 0.0},      # both
+    {"subj_slope_sd": 150.0, "n_item": 8},  # data with slopes, model without
+], ids=["interior", "item-at-0", "subject-at-0", "both-at-0", "slopes-in-data"])
+def test_closed_form_is_the_statsmodels_fit_and_satterthwaite_test(design):
+    singular = 0
+    for df in _null_replicates(6, 7, **design):
+        closed = crossed_lmm_test(df, method="closed form")
+        fitted = crossed_lmm_test(df, method="statsmodels")
+        assert closed["optimizer"] == "closed form"
+        # REML's maximum: the closed form is never below the optimizer's
+        assert closed["llf"] >= fitted["llf"] - 1e-6
+        assert closed["llf"] == pytest.approx(fitted["llf"], abs=1e-4)
+        assert closed["estimate"] == pytest.approx(fitted["estimate"], rel=1e-8)
+        assert closed["F"] == pytest.approx(fitted["F"], rel=2e-3)
+        assert closed["df2"] == pytest.approx(fitted["df2"], rel=2e-3)
+        assert closed["p"] == pytest.approx(fitted["p"], abs=5e-4)
+        assert closed["singular"] == fitted["singular"]
+        singular += bool(closed["singular"])
+    if design and "subj_slope_sd" not in design:
+        assert singular > 0, "the case was meant to include singular fits"
+
+
+def test_closed_form_is_f2_unless_the_fit_is_singular():
+    for df in _null_replicates(40, 11):
+        closed = crossed_lmm_test(df)
+        f2 = by_item_test(df)
+        if not closed["singular"]:
+            assert closed["F"] == pytest.approx(f2["F"], rel=1e-10)
+            assert closed["df2"] == pytest.approx(f2["df2"], rel=1e-10)
+            assert closed["p"] == pytest.approx(f2["p"], rel=1e-8)
+
+
+def test_closed_form_with_unequal_items_per_condition(crossed_data):
+    fewer = crossed_data[~crossed_data["item"].isin(["i01", "i02", "i03"])]
+    closed = crossed_lmm_test(fewer, method="closed form")
+    fitted = crossed_lmm_test(fewer, method="statsmodels")
+    assert closed["df2"] == pytest.approx(13 - 2)
+    for key in ("estimate", "F", "df2", "p", "llf"):
+        assert closed[key] == pytest.approx(fitted[key], rel=1e-3, abs=1e-4), key
+    assert closed["p"] == pytest.approx(by_item_test(fewer)["p"], rel=1e-8)
+
+
+def test_closed_form_matches_lmerTest_on_the_crossed_case(crossed_data):
+    r = reference("crossed")
+    res = crossed_lmm_test(crossed_data, conditions=("easy", "hard"), method="closed form")
+    assert res["llf"] == pytest.approx(r["logLik"], abs=0.01)
+    assert res["F"] == pytest.approx(r["anova"]["F"][0], rel=0.01)
+    assert res["df2"] == pytest.approx(r["anova"]["DenDF"][0], rel=0.01)
+    assert res["p"] == pytest.approx(r["anova"]["p"][0], abs=0.002)
+
+
+def test_auto_falls_back_to_statsmodels_and_closed_form_says_why(crossed_data):
+    holes = crossed_data.drop(index=[0, 5])            # two responses missing
+    auto = crossed_lmm_test(holes)
+    assert auto["optimizer"] != "closed form"
+    with pytest.raises(ValueError, match="exactly once"):
+        crossed_lmm_test(holes, method="closed form")
+    with pytest.raises(ValueError, match="slopes"):
+        crossed_lmm_test(crossed_data, subject_slopes=True, method="closed form")
+    with pytest.raises(ValueError, match="method must be"):
+        crossed_lmm_test(crossed_data, method="fast")
+    assert crossed_lmm_test(crossed_data)["optimizer"] == "closed form"
+
+
 # --------------------------------------------------------------------------- simulations
-def test_fast_path_of_the_simulation_equals_the_public_tests():
-    seed, n_reps = 11, 4
-    p = simulate_false_positives(n_reps=n_reps, n_lmm=1, n_subj=8, n_item=6, seed=seed)
-    children = np.random.SeedSequence(seed).spawn(n_reps)
-    for r in range(n_reps):
-        df = helpers.simulate_crossed(n_subj=8, n_item=6, effect=0.0,
-                                      seed=np.random.default_rng(children[r]))
-        f1 = by_subject_test(df, conditions=("easy", "hard"))
-        f2 = by_item_test(df, conditions=("easy", "hard"))
-        assert p.loc[r, "F1"] == pytest.approx(f1["p"], rel=1e-10)
-        assert p.loc[r, "F2"] == pytest.approx(f2["p"], rel=1e-10)
-        assert p.loc[r, "min_F"] == pytest.approx(min_f_prime(f1, f2)["p"], rel=1e-10)
-    assert p["LMM"].notna().tolist() == [True, False, False, False]
-    assert p["LMM_optimizer"].tolist()[1:] == ["", "", ""]
-
-
-def test_simulation_is_reproducible_and_replicates_do_not_depend_on_n_reps():
-    a = simulate_false_positives(n_reps=5, n_lmm=0, n_subj=6, n_item=4, seed=3)
-    b = simulate_false_positives(n_reps=8, n_lmm=0, n_subj=6, n_item=4, seed=3)
-    pd.testing.assert_frame_equal(a[["F1", "F2", "min_F"]], b.loc[:4, ["F1", "F2", "min_F"]])
-
-
 def test_f1_is_inflated_and_f2_is_not_when_items_vary():
-    p = simulate_false_positives(n_reps=400, n_lmm=0, n_subj=20, n_item=16, seed=99)
-    rates = rejection_rates(p)
-    assert rates.loc["F1", "lower"] > 0.15
-    assert rates.loc["F2", "lower"] < 0.05 < rates.loc["F2", "upper"] + 0.02
-    assert rates.loc["min_F", "rate"] <= rates.loc["F2", "rate"] + 1e-12
+    def rates(**design):
+        rows = []
+        for df in _null_replicates(400, 99, n_subj=20, n_item=16, **design):
+            f1, f2 = by_subject_test(df), by_item_test(df)
+            rows.append({"F1": f1["p"], "F2": f2["p"], "min_F": min_f_prime(f1, f2)["p"]})
+        return rejection_rates(pd.DataFrame(rows))
+
+    r = rates()
+    assert r.loc["F1", "lower"] > 0.15
+    assert r.loc["F2", "lower"] < 0.05 < r.loc["F2", "upper"] + 0.02
+    assert r.loc["min_F", "rate"] <= r.loc["F2", "rate"] + 1e-12
     # without item variance F1 is fine
-    q = simulate_false_positives(n_reps=400, n_lmm=0, n_subj=20, n_item=16, item_sd=0.0, seed=99)
-    assert rejection_rates(q).loc["F1", "rate"] < 0.09
-
-
-def test_simulation_arguments_are_checked():
-    with pytest.raises(ValueError, match="n_lmm"):
-        simulate_false_positives(n_reps=3, n_lmm=4)
-    with pytest.raises(ValueError, match="n_reps"):
-        simulate_false_positives(n_reps=0)
-    with pytest.raises(ValueError, match="item_sd"):
-        simulate_false_positives(n_reps=2, n_lmm=0, item_sd=-1.0)
-    with pytest.raises(ValueError, match="even"):
-        simulate_false_positives(n_reps=2, n_lmm=0, n_item=7)
-
-
-def test_crossed_recovery_returns_named_estimates_near_the_truth():
-    est = crossed_recovery(n_reps=3, n_subj=30, n_item=16, seed=20240611)
-    assert list(est.columns) == ["beta0", "effect", "subj_sd", "item_sd", "error_sd", "optimizer"]
-    assert est.shape == (3, 6)
-    assert est["error_sd"].between(180, 220).all()
-    assert est["beta0"].between(650, 950).all()
-    with pytest.raises(ValueError, match="n_reps"):
-        crossed_recovery(n_reps=0)
+    assert rates(item_sd=0.0).loc["F1", "rate"] < 0.09
 
 
 # --------------------------------------------------------------------------- summaries

@@ -17,11 +17,16 @@ Psycholinguists long tested such data by averaging (Clark, 1973):
 
 A linear mixed model with crossed random effects for participants and items,
 ``y ~ cond + (1|subject) + (1|item)``, does the same job in one model
-(Baayen, Davidson & Bates, 2008). This module runs the four tests on a data
-set and repeats them on many simulated data sets
-(:func:`simulate_false_positives`) to estimate how often each rejects a true
-null hypothesis, with Monte Carlo standard errors (:func:`rejection_rates`,
-:func:`rejection_rate_plot`).
+(Baayen, Davidson & Bates, 2008); :func:`crossed_lmm_test` fits it and tests
+the condition.
+
+This module is plumbing for a simulation study that a chapter writes out as
+a plain loop: simulate a data set (:func:`helpers.simulate_crossed`), run the
+tests, collect the *p* values in a DataFrame, repeat. Each test is fast enough
+to run thousands of times (a few milliseconds; for a balanced design the
+crossed model is fitted in closed form, see :func:`crossed_lmm_test`).
+:func:`rejection_rates` and :func:`rejection_rate_plot` then summarise the
+*p* values with their Monte Carlo error.
 
 Every test returns a :class:`pandas.Series` with the same fields:
 ``estimate`` (mean of ``conditions[1]`` minus ``conditions[0]``), ``F``,
@@ -29,24 +34,21 @@ Every test returns a :class:`pandas.Series` with the same fields:
 """
 from __future__ import annotations
 
-import contextlib
 import numbers
 import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 from ..core._checks import require_columns, require_no_missing
 
 __all__ = [
     "fit_crossed",
-    "crossed_recovery",
     "by_subject_test",
     "by_item_test",
     "min_f_prime",
     "crossed_lmm_test",
-    "simulate_false_positives",
     "rejection_rates",
     "rejection_rate_plot",
 ]
@@ -60,31 +62,19 @@ METHOD_LABELS = {
 }
 
 
-# --------------------------------------------------------------------------- speed
-def _one_blas_thread():
-    """Limit BLAS to one thread while fitting many small models.
-
-    A crossed model is fitted with dense n x n matrices of a few hundred rows;
-    threads do not speed such small products up, and on a busy machine a
-    multi-threaded BLAS can make each fit ten times slower. Uses threadpoolctl
-    when it is installed, else does nothing.
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl ships with the book's requirements
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
-
-
 # --------------------------------------------------------------------------- checks
 def _check_data(data, columns, what):
+    """The columns as numpy arrays, after checking they exist and hold no missing value."""
     require_columns(data, columns, what)
-    require_no_missing(data, columns, what)
+    arrays = [data[c].to_numpy() for c in columns]
+    if any(pd.isna(a).any() for a in arrays):
+        require_no_missing(data, columns, what)   # raises, naming the column and rows
+    return arrays
 
 
-def _two_conditions(data: pd.DataFrame, condition: str, conditions):
-    """The two condition labels, in the order (reference, comparison)."""
-    present = sorted(pd.unique(data[condition]), key=str)
+def _two_conditions(values: np.ndarray, condition: str, conditions):
+    """The two condition labels in ``values``, in the order (reference, comparison)."""
+    present = sorted(pd.unique(values), key=str)
     if conditions is None:
         if len(present) != 2:
             raise ValueError(
@@ -103,14 +93,33 @@ def _two_conditions(data: pd.DataFrame, condition: str, conditions):
     return conditions[0], conditions[1]
 
 
+_FIELDS = pd.Index(["estimate", "F", "df1", "df2", "p"])
+
+
 def _result(estimate, fval, df2, p):
-    return pd.Series({"estimate": float(estimate), "F": float(fval), "df1": 1.0,
-                      "df2": float(df2), "p": float(p)})
+    return pd.Series(np.array([estimate, fval, 1.0, df2, p], dtype=float), index=_FIELDS)
+
+
+def _f_sf(fval, df2):
+    """P(F(1, df2) > fval): scipy.stats.f.sf(fval, 1, df2) without its overhead."""
+    return float(special.fdtrc(1.0, df2, fval))
+
+
+def _group_means(codes: np.ndarray, n: int, y: np.ndarray):
+    """Mean of ``y`` and number of rows for each of the ``n`` codes."""
+    counts = np.bincount(codes, minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.bincount(codes, weights=y, minlength=n) / counts, counts
 
 
 # --------------------------------------------------------------------------- tests
 def by_subject_test(data, dv="y", subject="subject", condition="cond", conditions=None):
     """F1: average over items within each participant and condition, then a paired *t* test.
+
+    The same numbers as ``scipy.stats.ttest_rel`` on the participants' condition
+    means (``data.pivot_table(index=subject, columns=condition, values=dv)``),
+    computed without building the table, so that a simulation can call it
+    thousands of times.
 
     Parameters
     ----------
@@ -148,17 +157,23 @@ def by_subject_test(data, dv="y", subject="subject", condition="cond", condition
     >>> bool(0 <= res["p"] <= 1)
     True
     """
-    _check_data(data, [dv, subject, condition], "data")
-    ref, comp = _two_conditions(data, condition, conditions)
-    means = data.groupby([subject, condition], observed=True)[dv].mean().unstack(condition)
-    incomplete = means.index[means[[ref, comp]].isna().any(axis=1)].tolist()
+    y, subj, cond = _check_data(data, [dv, subject, condition], "data")
+    ref, comp = _two_conditions(cond, condition, conditions)
+    s_codes, s_levels = pd.factorize(subj)
+    is_comp = cond == comp
+    n_subj = len(s_levels)
+    y = y.astype(float)
+    # cell (participant, condition) = 2 * participant + (1 if comparison else 0)
+    means, counts = _group_means(2 * s_codes + is_comp, 2 * n_subj, y)
+    means, counts = means.reshape(n_subj, 2), counts.reshape(n_subj, 2)
+    incomplete = sorted(s_levels[(counts == 0).any(axis=1)], key=str)
     if incomplete:
         raise ValueError(
             f"participant(s) {incomplete[:5]} do not have responses in both conditions; "
             "a paired by-participant test needs every participant in both "
             "(is the condition between participants?)."
         )
-    diff = (means[comp] - means[ref]).to_numpy(dtype=float)
+    diff = means[:, 1] - means[:, 0]
     if diff.size < 2:
         raise ValueError(f"need at least two participants in column {subject!r}, got {diff.size}")
     return _paired(diff)
@@ -169,7 +184,7 @@ def _paired(diff: np.ndarray) -> pd.Series:
     mean = diff.mean()
     se = diff.std(ddof=1) / np.sqrt(n)
     t = mean / se if se > 0 else (0.0 if mean == 0 else np.inf * np.sign(mean))
-    return _result(mean, t**2, n - 1, 2 * stats.t.sf(abs(t), n - 1))
+    return _result(mean, t**2, n - 1, _f_sf(t**2, n - 1))
 
 
 def by_item_test(data, dv="y", item="item", condition="cond", conditions=None):
@@ -177,7 +192,8 @@ def by_item_test(data, dv="y", item="item", condition="cond", conditions=None):
 
     For a condition that varies between items (each item in one condition),
     as in :func:`helpers.simulate_crossed`. The *t* test pools the two
-    groups' variances, so ``F = t²`` is the one-way ANOVA of the item means.
+    groups' variances (``scipy.stats.ttest_ind`` on the item means), so
+    ``F = t²`` is the one-way ANOVA of the item means.
 
     Parameters
     ----------
@@ -210,22 +226,24 @@ def by_item_test(data, dv="y", item="item", condition="cond", conditions=None):
     >>> int(by_item_test(df)["df2"])
     6
     """
-    _check_data(data, [dv, item, condition], "data")
-    ref, comp = _two_conditions(data, condition, conditions)
-    n_cond = data.groupby(item, observed=True)[condition].nunique()
-    both = n_cond.index[n_cond > 1].tolist()
+    y, items, cond = _check_data(data, [dv, item, condition], "data")
+    ref, comp = _two_conditions(cond, condition, conditions)
+    i_codes, i_levels = pd.factorize(items)
+    n_item = len(i_levels)
+    share, _ = _group_means(i_codes, n_item, (cond == comp).astype(float))
+    both = sorted(i_levels[(share > 0) & (share < 1)], key=str)
     if both:
         raise ValueError(
             f"item(s) {both[:5]} appear in both conditions of {condition!r}; the by-item "
             "test here is for a condition that varies between items. For a within-item "
             "condition, average by item and condition and use a paired test."
         )
-    means = data.groupby([item, condition], observed=True)[dv].mean().reset_index()
-    a = means.loc[means[condition] == ref, dv].to_numpy(dtype=float)
-    b = means.loc[means[condition] == comp, dv].to_numpy(dtype=float)
+    means, _ = _group_means(i_codes, n_item, y.astype(float))
+    a, b = means[share == 0], means[share == 1]
     if a.size < 2 or b.size < 2:
         raise ValueError(
-            f"each condition needs at least two items, got {a.size} ({ref!r}) and {b.size} ({comp!r})"
+            f"each condition needs at least two items, got {a.size} ({ref!r}) "
+            f"and {b.size} ({comp!r})"
         )
     return _two_sample(a, b)
 
@@ -237,7 +255,7 @@ def _two_sample(a: np.ndarray, b: np.ndarray) -> pd.Series:
     diff = b.mean() - a.mean()
     se = np.sqrt(pooled * (1 / na + 1 / nb))
     t = diff / se if se > 0 else (0.0 if diff == 0 else np.inf * np.sign(diff))
-    return _result(diff, t**2, df2, 2 * stats.t.sf(abs(t), df2))
+    return _result(diff, t**2, df2, _f_sf(t**2, df2))
 
 
 def min_f_prime(f1, f2):
@@ -290,7 +308,7 @@ def min_f_prime(f1, f2):
         return _result(estimate, 0.0, np.nan, 1.0)
     fval = F1 * F2 / (F1 + F2)
     df2 = (F1 + F2) ** 2 / (F1**2 / n2 + F2**2 / n1)
-    return _result(estimate, fval, df2, stats.f.sf(fval, 1, df2))
+    return _result(estimate, fval, df2, _f_sf(fval, df2))
 
 
 def fit_crossed(model, methods=("bfgs", "nm", "powell")):
@@ -367,19 +385,145 @@ def _coded(data, dv, subject, item, condition, comp):
     })
 
 
+def _balanced_cells(y, subj, items, is_comp):
+    """``(Y, in_comp, None)`` for a complete crossed design, else ``(None, None, reason)``.
+
+    ``Y`` is the participants x items matrix of responses and ``in_comp`` says
+    which items belong to the comparison condition. Complete means: every
+    participant responds to every item exactly once, and each item is in one
+    condition.
+    """
+    s_codes, s_levels = pd.factorize(subj)
+    i_codes, i_levels = pd.factorize(items)
+    n_subj, n_item = len(s_levels), len(i_levels)
+    cell = s_codes * n_item + i_codes
+    counts = np.bincount(cell, minlength=n_subj * n_item)
+    if len(y) != n_subj * n_item or np.any(counts != 1):
+        return None, None, "not every participant responds to every item exactly once"
+    share = np.bincount(i_codes, weights=is_comp.astype(float), minlength=n_item) / n_subj
+    if np.any((share > 0) & (share < 1)):
+        return None, None, "an item appears in both conditions"
+    in_comp = share == 1
+    if in_comp.sum() < 2 or (~in_comp).sum() < 2:
+        return None, None, "a condition has fewer than two items"
+    cells = np.empty(n_subj * n_item)
+    cells[cell] = y
+    return cells.reshape(n_subj, n_item), in_comp, None
+
+
+def _balanced_reml(Y: np.ndarray, in_comp: np.ndarray) -> dict:
+    """REML fit of ``y ~ x + (1|subject) + (1|item)`` on complete crossed data, in closed form.
+
+    With every participant x item cell observed once and the condition
+    between items, the data split into independent strata (participants,
+    items within conditions, residual) whose mean squares have expectations
+    ``sigma² + n_item sigma_S²``, ``sigma² + n_subj sigma_I²`` and ``sigma²``
+    (the classical ANOVA of a balanced design). REML maximises
+    ``-1/2 sum_k (df_k log lambda_k + SS_k / lambda_k)`` over these expected
+    mean squares subject to ``lambda_S, lambda_I >= sigma²``: each stratum's
+    mean square, except that a stratum whose mean square falls below the
+    residual's is pooled with it (its variance is then estimated at 0, a
+    singular fit). The test of the condition is then lmerTest's: ``F`` from
+    the estimate and its REML variance, Satterthwaite's denominator degrees of
+    freedom from the Hessian of the REML deviance in ``(theta_S, theta_I,
+    sigma)``, as :func:`helpers.anova` computes them on a statsmodels fit.
+    """
+    n_subj, n_item = Y.shape
+    n_b, n_a = int(in_comp.sum()), int((~in_comp).sum())
+    item_means, subj_means, grand = Y.mean(axis=0), Y.mean(axis=1), Y.mean()
+    mean_a, mean_b = item_means[~in_comp].mean(), item_means[in_comp].mean()
+    estimate = mean_b - mean_a
+    within = np.where(in_comp, item_means - mean_b, item_means - mean_a)
+    resid = Y - subj_means[:, None] - item_means[None, :] + grand
+    # strata: (degrees of freedom, sum of squares, multiplier m of theta², index of theta)
+    strata = {
+        "subject": (n_subj - 1, n_item * np.sum((subj_means - grand) ** 2), n_item, 0),
+        "item": (n_item - 2, n_subj * np.sum(within**2), n_subj, 1),
+        "residual": ((n_subj - 1) * (n_item - 1), np.sum(resid**2), 0, None),
+    }
+    # pool with the residual every stratum whose mean square falls below it
+    pooled = {"residual"}
+    while True:
+        sigma2 = (sum(strata[k][1] for k in pooled) / sum(strata[k][0] for k in pooled))
+        below = [k for k in strata if k not in pooled and strata[k][0] > 0
+                 and strata[k][1] / strata[k][0] < sigma2]
+        if not below:
+            break
+        pooled.add(min(below, key=lambda k: strata[k][1] / strata[k][0]))
+    theta = np.zeros(2)
+    for k, (df, ss, m, j) in strata.items():
+        if k not in pooled and df > 0:
+            theta[j] = np.sqrt(max(ss / df / sigma2 - 1.0, 0.0) / m)
+    sigma = np.sqrt(sigma2)
+
+    # Hessian of the REML deviance sum_k df_k log(lam_k) + SS_k / lam_k, u = (theta_S,
+    # theta_I, sigma), lam_k = sigma² (1 + m_k theta_k²), by the chain rule.
+    h = np.zeros((3, 3))
+    deviance = 0.0
+    for df, ss, m, j in strata.values():
+        t = theta[j] if j is not None else 0.0
+        lam = sigma2 * (1 + m * t**2)
+        deviance += df * np.log(lam) + ss / lam
+        d1, d2 = df / lam - ss / lam**2, -df / lam**2 + 2 * ss / lam**3
+        grad, hess = np.zeros(3), np.zeros((3, 3))
+        grad[2], hess[2, 2] = 2 * sigma * (1 + m * t**2), 2 * (1 + m * t**2)
+        if j is not None:
+            grad[j] = 2 * sigma2 * m * t
+            hess[j, j] = 2 * sigma2 * m
+            hess[j, 2] = hess[2, j] = 4 * sigma * m * t
+        h += d2 * np.outer(grad, grad) + d1 * hess
+    evals, evecs = np.linalg.eigh(h)
+    keep = evals > 1e-8
+    vcov_u = 2 * (evecs[:, keep] / evals[keep]) @ evecs[:, keep].T
+    # variance of the estimate: c sigma² (theta_I² + 1 / n_subj), c = 1/n_a + 1/n_b
+    c = 1 / n_a + 1 / n_b
+    var = c * sigma2 * (theta[1] ** 2 + 1 / n_subj)
+    g = np.array([0.0, 2 * c * sigma2 * theta[1], 2 * c * sigma * (theta[1] ** 2 + 1 / n_subj)])
+    df2 = 2 * var**2 / (g @ vcov_u @ g)
+    fval = estimate**2 / var
+    # REML log-likelihood, as statsmodels and lme4 define it, for X = [1, x], x = -0.5/+0.5
+    n = Y.size
+    x = np.where(in_comp, 0.5, -0.5)
+    det_xtx = n * n_subj * np.sum(x**2) - (n_subj * np.sum(x)) ** 2
+    llf = -0.5 * ((n - 2) * np.log(2 * np.pi) + deviance + np.log(det_xtx))
+    return {"estimate": estimate, "F": fval, "df2": df2, "p": _f_sf(fval, df2),
+            "llf": llf, "singular": bool(np.any(theta == 0)),
+            "subject_sd": sigma * theta[0], "item_sd": sigma * theta[1], "error_sd": sigma}
+
+
 def crossed_lmm_test(data, dv="y", subject="subject", item="item", condition="cond",
-                     conditions=None, subject_slopes=False):
+                     conditions=None, subject_slopes=False, method="auto"):
     """Fit the crossed mixed model by REML and test the condition (Satterthwaite *F*).
 
     The model is ``dv ~ x + (1|subject) + (1|item)``, where ``x`` codes the
     condition as -0.5 / +0.5, so that its coefficient is the difference
     between the conditions; with ``subject_slopes=True`` it is
     ``dv ~ x + (1 + x||subject) + (1|item)`` (each participant also has
-    their own condition effect, uncorrelated with their intercept). It is
-    built by :func:`helpers.mixedlm` (one group holding every row, a
-    variance component per random term) and fitted by :func:`fit_crossed`.
-    The test is the Type III *F* test with Satterthwaite's denominator
-    degrees of freedom from :func:`helpers.anova`, as lmerTest computes it.
+    their own condition effect, uncorrelated with their intercept). The test
+    is the Type III *F* test with Satterthwaite's denominator degrees of
+    freedom, as lmerTest and :func:`helpers.anova` compute it.
+
+    How the model is fitted (``method``):
+
+    * ``"statsmodels"``: built by :func:`helpers.mixedlm` (one group holding
+      every row, a variance component per random term, as
+      ``smf.mixedlm("y ~ x", data, groups=..., vc_formula=...)`` would
+      build it), fitted by :func:`fit_crossed` and tested by
+      :func:`helpers.anova`. Any design; a few hundredths of a second for a
+      few hundred rows, and much slower for large data sets.
+    * ``"closed form"``: the same REML fit and test computed from the
+      sums of squares of a complete design (every participant responds to
+      every item exactly once, each item in one condition, no random slopes),
+      where REML has a closed form. About a millisecond, for
+      simulations; on such data it agrees with ``"statsmodels"`` to the
+      optimizer's precision (the tests check it). Other designs raise
+      ``ValueError``.
+    * ``"auto"`` (default): ``"closed form"`` when it applies, else
+      ``"statsmodels"``.
+
+    In a complete design with the item variance estimated above zero, the
+    result is exactly the by-item test (:func:`by_item_test`): the same *F*
+    and ``df2 = items - 2``.
 
     Parameters
     ----------
@@ -390,21 +534,25 @@ def crossed_lmm_test(data, dv="y", subject="subject", item="item", condition="co
     conditions : pair of labels, optional
         ``(reference, comparison)``: the estimate is comparison - reference.
     subject_slopes : bool
-        Add by-participant random condition effects.
+        Add by-participant random condition effects (always fitted by statsmodels).
+    method : {"auto", "statsmodels", "closed form"}
+        How to fit, see above.
 
     Returns
     -------
     pandas.Series
         ``estimate``, ``F``, ``df1`` (1), ``df2`` (Satterthwaite), ``p``,
         plus ``llf`` (REML log-likelihood), ``singular`` (a variance
-        estimated at zero, :func:`helpers.is_singular`) and ``optimizer``.
+        estimated at zero, :func:`helpers.is_singular`) and ``optimizer``
+        (the statsmodels optimizer of the kept fit, or ``"closed form"``).
 
     Raises
     ------
     KeyError
         A column is missing.
     ValueError
-        Missing values, or a condition without exactly two levels.
+        Missing values, a condition without exactly two levels, an unknown
+        ``method``, or ``method="closed form"`` on data it does not apply to.
     RuntimeError
         No optimizer converged.
 
@@ -413,20 +561,45 @@ def crossed_lmm_test(data, dv="y", subject="subject", item="item", condition="co
     >>> from helpers.studies.simulate import simulate_crossed
     >>> from helpers.studies.crossed import by_item_test, crossed_lmm_test
     >>> df = simulate_crossed(n_subj=10, n_item=8, seed=1)
-    >>> res = crossed_lmm_test(df)
-    >>> round(float(res["df2"]), 2)         # items - 2
+    >>> fitted = crossed_lmm_test(df, method="statsmodels")
+    >>> round(float(fitted["df2"]), 2)         # items - 2
     6.0
-    >>> res["optimizer"], bool(res["singular"])
+    >>> fitted["optimizer"], bool(fitted["singular"])
     ('bfgs', False)
-    >>> round(float(res["p"]), 4), round(float(by_item_test(df)["p"]), 4)   # balanced: = F2
+    >>> round(float(fitted["p"]), 4), round(float(by_item_test(df)["p"]), 4)   # = F2
     (0.3216, 0.3216)
+    >>> closed = crossed_lmm_test(df)          # complete design: closed form
+    >>> closed["optimizer"], round(float(closed["p"]), 4)
+    ('closed form', 0.3216)
+    >>> round(float(closed["llf"] - fitted["llf"]), 4)
+    0.0
     """
+    if method not in ("auto", "statsmodels", "closed form"):
+        raise ValueError(
+            f"method must be 'auto', 'statsmodels' or 'closed form', got {method!r}")
+    y, subj, items, cond = _check_data(data, [dv, subject, item, condition], "data")
+    _, comp = _two_conditions(cond, condition, conditions)
+    if method != "statsmodels":
+        if subject_slopes:
+            reason = "the model has by-participant slopes"
+        else:
+            Y, in_comp, reason = _balanced_cells(y.astype(float), subj, items, cond == comp)
+        if reason is None:
+            fit = _balanced_reml(Y, in_comp)
+            return _lmm_result(fit["estimate"], fit["F"], fit["df2"], fit["p"], fit["llf"],
+                               fit["singular"], "closed form")
+        if method == "closed form":
+            raise ValueError(
+                f"method='closed form' needs a complete design without slopes, but {reason}; "
+                "use method='statsmodels' (or 'auto', which falls back to it).")
+    return _statsmodels_lmm_test(data, dv, subject, item, condition, comp, subject_slopes)
+
+
+def _statsmodels_lmm_test(data, dv, subject, item, condition, comp, subject_slopes):
     from ..core.fitting import is_singular
     from ..core.formula import mixedlm
     from ..core.inference import anova
 
-    _check_data(data, [dv, subject, item, condition], "data")
-    _, comp = _two_conditions(data, condition, conditions)
     work = _coded(data, dv, subject, item, condition, comp)
     subj_term = "(1 + x||subject)" if subject_slopes else "(1|subject)"
     model = mixedlm(f"y ~ x + {subj_term} + (1|item)", work, eval_env={})
@@ -435,170 +608,21 @@ def crossed_lmm_test(data, dv="y", subject="subject", item="item", condition="co
         warnings.simplefilter("ignore")
         table = anova(res)
     row = table.loc["x"]
-    out = _result(res.fe_params["x"], row["F"], row["DenDF"], row["p"]).to_dict()
-    out.update(llf=float(res.llf), singular=bool(is_singular(res)), optimizer=method)
-    return pd.Series(out, dtype=object)
+    return _lmm_result(res.fe_params["x"], row["F"], row["DenDF"], row["p"], res.llf,
+                       is_singular(res), method)
 
 
-# --------------------------------------------------------------------------- simulation
-def _count(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
-    return int(value)
+_LMM_FIELDS = pd.Index(list(_FIELDS) + ["llf", "singular", "optimizer"])
 
 
-def crossed_recovery(n_reps=50, *, n_subj=30, n_item=16, beta0=800.0, effect=50.0,
-                     subj_sd=100.0, item_sd=80.0, error_sd=200.0, seed=None):
-    """Simulate the crossed design many times, fit it each time, and keep the estimates.
-
-    Shows how precisely one data set of this size recovers each parameter of
-    :func:`helpers.simulate_crossed`: each replicate is fitted with
-    ``y ~ x + (1|subject) + (1|item)`` (``x`` = -0.5 / +0.5, so the
-    intercept estimates ``beta0`` and the slope ``effect``) by
-    :func:`fit_crossed`.
-
-    Parameters
-    ----------
-    n_reps : int
-        Number of simulated data sets.
-    n_subj, n_item, beta0, effect, subj_sd, item_sd, error_sd : number
-        Passed to :func:`helpers.simulate_crossed`.
-    seed : int or None
-        Seeds a :class:`numpy.random.SeedSequence`; replicate ``r`` uses its
-        ``r``-th child.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per replicate (index ``replicate``), columns ``beta0``,
-        ``effect``, ``subj_sd``, ``item_sd``, ``error_sd`` (the estimates,
-        named after the parameters they estimate) and ``optimizer``.
-
-    Raises
-    ------
-    ValueError
-        ``n_reps`` below 1 or a bad simulation parameter.
-
-    Examples
-    --------
-    >>> from helpers.studies.crossed import crossed_recovery
-    >>> est = crossed_recovery(n_reps=2, n_subj=10, n_item=8, seed=5)
-    >>> list(est.columns)
-    ['beta0', 'effect', 'subj_sd', 'item_sd', 'error_sd', 'optimizer']
-    """
-    from .simulate import simulate_crossed
-
-    n_reps = _count("n_reps", n_reps, 1)
-    params = dict(n_subj=n_subj, n_item=n_item, beta0=beta0, effect=effect, subj_sd=subj_sd,
-                  item_sd=item_sd, error_sd=error_sd)
-    rows = []
-    with _one_blas_thread():
-        for child in np.random.SeedSequence(seed).spawn(n_reps):
-            rows.append(_recover_one(simulate_crossed(**params, seed=np.random.default_rng(child))))
-    out = pd.DataFrame(rows)
-    out.index.name = "replicate"
-    return out
+def _lmm_result(estimate, fval, df2, p, llf, singular, optimizer):
+    values = [float(estimate), float(fval), 1.0, float(df2), float(p), float(llf),
+              bool(singular), optimizer]
+    return pd.Series(np.array(values, dtype=object), index=_LMM_FIELDS)
 
 
-def _recover_one(df):
-    from ..core.formula import mixedlm
 
-    work = _coded(df, "y", "subject", "item", "cond", "hard")
-    res, method = fit_crossed(mixedlm("y ~ x + (1|subject) + (1|item)", work, eval_env={}))
-    vc = dict(zip(res.model.exog_vc.names, np.atleast_1d(res.vcomp)))
-    return {"beta0": float(res.fe_params["Intercept"]),
-            "effect": float(res.fe_params["x"]),
-            "subj_sd": float(np.sqrt(vc["subject"])),
-            "item_sd": float(np.sqrt(vc["item"])),
-            "error_sd": float(np.sqrt(res.scale)),
-            "optimizer": method}
-
-
-def simulate_false_positives(n_reps=1000, n_lmm=100, *, n_subj=20, n_item=16, beta0=800.0,
-                             effect=0.0, subj_sd=100.0, item_sd=80.0, error_sd=200.0,
-                             subj_slope_sd=0.0, seed=None):
-    """Simulate participants × items data many times and record each test's *p* value.
-
-    Each replicate is a fresh data set from :func:`helpers.simulate_crossed`
-    (the condition within participants and between items) with the given
-    parameters; with ``effect = 0`` (the default) every rejection is a false
-    positive. F1, F2 and min F' are computed on every replicate, the crossed
-    LMM (:func:`crossed_lmm_test`, much slower) on the first ``n_lmm``.
-
-    Parameters
-    ----------
-    n_reps : int
-        Number of simulated data sets.
-    n_lmm : int
-        How many of them (the first ones) also get the crossed LMM; at most
-        ``n_reps``, 0 for none.
-    n_subj, n_item, beta0, effect, subj_sd, item_sd, error_sd, subj_slope_sd : number
-        Passed to :func:`helpers.simulate_crossed`.
-    seed : int or None
-        Seeds a :class:`numpy.random.SeedSequence`; replicate ``r`` uses its
-        ``r``-th child, so a replicate's data do not depend on ``n_reps`` or
-        ``n_lmm``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per replicate (index ``replicate``): the *p* values in columns
-        ``F1``, ``F2``, ``min_F`` and ``LMM`` (NaN where the LMM was not
-        fitted), ``LMM_optimizer`` (the optimizer of the kept LMM fit,
-        ``""`` where not fitted) and ``LMM_singular`` (whether that fit has a
-        variance at zero; missing where not fitted).
-
-    Raises
-    ------
-    ValueError
-        ``n_reps`` below 1, ``n_lmm`` outside ``[0, n_reps]``, or a bad
-        simulation parameter (from :func:`helpers.simulate_crossed`).
-
-    Examples
-    --------
-    >>> from helpers.studies.crossed import simulate_false_positives
-    >>> p = simulate_false_positives(n_reps=20, n_lmm=2, n_subj=8, n_item=8, seed=3)
-    >>> p.shape
-    (20, 6)
-    >>> int(p["LMM"].notna().sum())
-    2
-    """
-    n_reps = _count("n_reps", n_reps, 1)
-    n_lmm = _count("n_lmm", n_lmm, 0)
-    if n_lmm > n_reps:
-        raise ValueError(f"n_lmm ({n_lmm}) cannot exceed n_reps ({n_reps})")
-    params = dict(n_subj=n_subj, n_item=n_item, beta0=beta0, effect=effect, subj_sd=subj_sd,
-                  item_sd=item_sd, error_sd=error_sd, subj_slope_sd=subj_slope_sd)
-    children = np.random.SeedSequence(seed).spawn(n_reps)
-    with _one_blas_thread():
-        rows = [_false_positive_one(r, child, params, n_lmm) for r, child in enumerate(children)]
-    out = pd.DataFrame(rows)
-    out.index.name = "replicate"
-    return out
-
-
-def _false_positive_one(r, child, params, n_lmm):
-    """One replicate: simulate, then the p values of F1, F2, min F' (and the LMM if r < n_lmm)."""
-    from .simulate import simulate_crossed
-
-    n_subj, n_item = params["n_subj"], params["n_item"]
-    df = simulate_crossed(**params, seed=np.random.default_rng(child))
-    # simulate_crossed writes one row per subject x item, subject-major, items in the
-    # same order for everyone: reshape instead of grouping (the same numbers as
-    # by_subject_test and by_item_test, a hundred times faster).
-    y = df["y"].to_numpy(dtype=float).reshape(n_subj, n_item)
-    hard = df["cond"].to_numpy()[:n_item] == "hard"
-    f1 = _paired(y[:, hard].mean(axis=1) - y[:, ~hard].mean(axis=1))
-    item_means = y.mean(axis=0)
-    f2 = _two_sample(item_means[~hard], item_means[hard])
-    row = {"F1": f1["p"], "F2": f2["p"], "min_F": min_f_prime(f1, f2)["p"],
-           "LMM": np.nan, "LMM_optimizer": "", "LMM_singular": pd.NA}
-    if r < n_lmm:
-        lmm = crossed_lmm_test(df, conditions=("easy", "hard"))
-        row.update(LMM=lmm["p"], LMM_optimizer=lmm["optimizer"], LMM_singular=lmm["singular"])
-    return row
-
-
+# --------------------------------------------------------------------------- summaries
 def rejection_rates(pvalues, alpha=0.05, methods=None):
     """The share of *p* values below ``alpha`` per method, with its Monte Carlo uncertainty.
 
@@ -606,7 +630,7 @@ def rejection_rates(pvalues, alpha=0.05, methods=None):
     ----------
     pvalues : pandas.DataFrame
         One column of *p* values per method (NaN = not computed, left out),
-        such as the output of :func:`simulate_false_positives`.
+        such as the DataFrame a simulation loop collects (one row per replicate).
     alpha : float
         Significance level, in (0, 1).
     methods : list of str, optional
