@@ -1,8 +1,9 @@
-"""Dropout in a within-subject design: complete-case ANOVA against the mixed model on all rows.
+"""Dropout in a within-subject design: the pieces of chapter 4's simulation study.
 
-The book's chapter 4 (and its exercises) asks what happens to a
-repeated-measures analysis when subjects leave a study early. This module
-holds the whole simulation study:
+Chapter 4 asks what happens to a repeated-measures analysis when subjects
+leave a study early. The chapter writes its simulation loop itself, in a few
+visible lines (simulate one data set, analyse it twice, collect one row per
+analysis); this module holds what the loop calls and what reads its results:
 
 * :func:`simulate_dropout` draws a within-subject design (one score per
   subject and time point, a random intercept per subject) and lets subjects
@@ -12,33 +13,33 @@ holds the whole simulation study:
 * :func:`complete_case_anova` is the one-way repeated-measures ANOVA on the
   subjects with every score (what ``pingouin.rm_anova`` does with missing
   values: listwise deletion);
-* :func:`random_intercept_lmm` fits ``y ~ time + (1 | subject)`` by REML to
+* :func:`random_intercept_lmm` fits ``y ~ C(time) + (1 | subject)`` by REML to
   every observed row, and tests the time effect with an F test and
   Satterthwaite degrees of freedom, as ``helpers.anova`` (lmerTest) does;
-* :func:`missing_data_study` repeats both analyses on many simulated data
-  sets; :func:`summarize_study` turns the replications into bias, empirical
-  SD and rejection rates with their Monte Carlo standard errors;
-  :func:`plot_study` and :func:`plot_dropout_means` draw them.
+* :func:`summarize_study` turns the loop's rows into bias, empirical SD and
+  rejection rates with their Monte Carlo standard errors; :func:`plot_study`
+  draws them, and :func:`dropout_means` / :func:`plot_dropout_means` show
+  what dropout does to the means of one large data set.
 
-The estimand is the change in the mean score from the first to the last time
-point (``effect``); the test is the omnibus test of time, the test a
-repeated-measures ANOVA reports.
+The two analyses each return one row of a results table (a ``dict``), so
+that a loop can collect them and ``pandas.DataFrame(rows)`` makes the table.
 
-Why a second implementation of the random-intercept model? A statsmodels
-``MixedLM`` fit of 30 subjects takes about 50 ms, most of it in Python loops
-over the subjects, which is too slow for thousands of replications in a
-notebook that must run in under a minute. For one random intercept the
+Why not statsmodels in the loop? A reader analysing one data set writes
+``smf.mixedlm("y ~ C(time)", data, groups=data["subject"]).fit(reml=True)``
+and ``helpers.anova`` (the chapter does, and shows that this module gives the
+same numbers). That takes a few tens of milliseconds per data set, mostly in
+Python loops over the subjects: minutes for the chapter's thousands of fits,
+in a notebook that must run in under a minute. For one random intercept the
 profiled REML criterion is an explicit function of the single ratio
-``theta = subj_sd / error_sd``, computed from per-subject sums, so :func:`random_intercept_lmm` (``engine="numpy"``, the
-default) minimises that one-dimensional function directly, more than ten times
-faster. ``engine="statsmodels"`` fits the same model with
-``helpers.mixedlm`` and tests it with ``helpers.anova``; the tests of this
-module check that both engines, and R's lme4/lmerTest, give the same numbers.
+``theta = subj_sd / error_sd``, computed from per-subject sums, so
+:func:`random_intercept_lmm` minimises that one-dimensional function
+directly, more than ten times faster. The tests of this module check it
+against statsmodels and ``helpers.anova`` on several data sets, and against
+R's lme4/lmerTest.
 """
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -54,7 +55,6 @@ __all__ = [
     "simulate_dropout",
     "complete_case_anova",
     "random_intercept_lmm",
-    "missing_data_study",
     "summarize_study",
     "plot_study",
     "dropout_means",
@@ -64,7 +64,7 @@ __all__ = [
 #: The dropout mechanisms :func:`simulate_dropout` knows.
 MECHANISMS = ("mcar", "mar", "mnar")
 
-#: The two analyses compared by :func:`missing_data_study`, as named in its ``method`` column.
+#: The two analyses, as named in the ``method`` entry of their results.
 METHODS = ("complete-case ANOVA", "LMM, all rows")
 
 # theta = subj_sd / error_sd is searched in [0, _THETA_MAX]; a fit that ends at
@@ -75,6 +75,7 @@ _THETA_ZERO = 1e-5
 
 _RESULT_FIELDS = ["n_subjects", "n_rows", "estimate", "se", "F", "df1", "df2", "p",
                   "subj_sd", "error_sd", "llf", "converged"]
+_ERRORS = ("raise", "coerce")
 
 
 # --------------------------------------------------------------------------- checks
@@ -176,9 +177,13 @@ def simulate_dropout(
     strength : float
         Log-odds ratio of leaving per SD of the score below its mean (``"mar"``
         and ``"mnar"``; ignored for ``"mcar"``). Negative: high scorers leave.
-    seed : int, Generator or None
-        Passed to :func:`numpy.random.default_rng`. The same seed gives the
-        same complete scores under every mechanism.
+    seed : int, sequence of int, Generator or None
+        Passed to :func:`numpy.random.default_rng`; a sequence such as
+        ``(415041, rep)`` gives each replicate of a study its own stream. The
+        same seed gives the same complete scores (and, for ``"mar"`` and
+        ``"mnar"``, the same dropout) whatever ``effect`` and ``mechanism``
+        are, so conditions compared with the same seeds differ only by what
+        they change (common random numbers).
 
     Returns
     -------
@@ -342,9 +347,12 @@ class _RandomIntercept:
         return logdet + 2 * np.sum(np.log(np.diag(chol))) + nu * (1 + np.log(2 * np.pi * rss / nu))
 
     def fit(self):
-        res = optimize.minimize_scalar(self.profiled, bounds=(0.0, _THETA_MAX), method="bounded",
-                                       options={"xatol": 1e-10, "maxiter": 500})
-        theta = float(res.x)
+        # Searched over phi = theta / (1 + theta) in [0, 1): the deviance is flatter in phi
+        # than in theta over [0, _THETA_MAX], and Brent's method needs fewer evaluations.
+        res = optimize.minimize_scalar(lambda phi: self.profiled(phi / (1.0 - phi)),
+                                       bounds=(0.0, _THETA_MAX / (1.0 + _THETA_MAX)),
+                                       method="bounded", options={"xatol": 1e-12, "maxiter": 500})
+        theta = float(res.x / (1.0 - res.x))
         if self.profiled(0.0) <= res.fun or theta < _THETA_ZERO:
             theta = 0.0
         M, g, q, _ = self._parts(theta)
@@ -435,42 +443,68 @@ def _lmm_arrays(y, t_idx, s_idx, n_times):
 
 # --------------------------------------------------------------------------- data frames -> arrays
 def _wide(data, dv, within, subject):
-    """Subjects x levels matrix of ``dv`` (NaN where missing) from long data."""
+    """Subjects x levels matrix of ``dv`` (NaN where missing) from long data, and the levels.
+
+    Subjects and levels are sorted, as ``DataFrame.pivot`` sorts them; this is a
+    faster pivot (it runs once per analysis in a simulation loop).
+    """
     require_columns(data, [dv, within, subject], "data")
-    require_no_missing(data, [within, subject], "data")
-    if not pd.api.types.is_numeric_dtype(data[dv]):
-        raise ValueError(f"the score column {dv!r} must be numeric, its dtype is {data[dv].dtype}")
-    dup = data.duplicated([subject, within])
-    if dup.any():
+    scores = data[dv]
+    if not pd.api.types.is_numeric_dtype(scores):
+        raise ValueError(f"the score column {dv!r} must be numeric, its dtype is {scores.dtype}")
+    s_code, subjects = pd.factorize(data[subject], sort=True)
+    t_code, levels = pd.factorize(data[within], sort=True)
+    if s_code.min(initial=0) < 0 or t_code.min(initial=0) < 0:   # a missing label
+        require_no_missing(data, [within, subject], "data")
+    levels = levels.tolist()
+    if len(levels) < 2:
+        raise ValueError(f"{within!r} must have at least 2 levels, it has {levels}")
+    cell = s_code * len(levels) + t_code
+    counts = np.bincount(cell, minlength=len(subjects) * len(levels))
+    if counts.max() > 1:
+        dup = data.duplicated([subject, within])
         first = data.loc[dup, [subject, within]].iloc[0].tolist()
         raise ValueError(
             f"{int(dup.sum())} duplicated {subject!r} x {within!r} row(s) (first: {first}); "
             "a one-way repeated-measures design has one score per subject and level. "
             "Average the replicates first."
         )
-    levels = sorted(data[within].unique().tolist())
-    if len(levels) < 2:
-        raise ValueError(f"{within!r} must have at least 2 levels, it has {levels}")
-    wide = data.pivot(index=subject, columns=within, values=dv).reindex(columns=levels)
-    return wide, levels
+    Y = np.full(len(subjects) * len(levels), np.nan)
+    Y[cell] = scores.to_numpy(dtype=float)
+    return Y.reshape(len(subjects), len(levels)), levels
 
 
-def _table(result: dict, method: str) -> pd.DataFrame:
-    """One row, indexed by the method, with plain dtypes (so tables concatenate and round)."""
-    row = {k: result[k] for k in _RESULT_FIELDS}
-    out = pd.DataFrame([row], index=pd.Index([method], name="method"))
-    return out.astype({"n_subjects": int, "n_rows": int, "converged": bool})
+def _errors(value) -> str:
+    if value not in _ERRORS:
+        raise ValueError(f"errors must be 'raise' or 'coerce', got {value!r}")
+    return value
 
 
+def _row(result: dict, method: str) -> dict:
+    """One row of a results table: the method's name, then plain Python numbers."""
+    row = {"method": method}
+    for key in _RESULT_FIELDS:
+        value = result[key]
+        if key in ("n_subjects", "n_rows"):
+            row[key] = int(value)
+        elif key == "converged":
+            row[key] = bool(value)
+        else:
+            row[key] = float(value)
+    return row
+
+
+# --------------------------------------------------------------------------- the two analyses
 def complete_case_anova(data: pd.DataFrame, dv: str = "y", within: str = "time",
-                        subject: str = "subject") -> pd.DataFrame:
+                        subject: str = "subject", errors: str = "raise") -> dict:
     """One-way repeated-measures ANOVA on the subjects with every score (listwise deletion).
 
     A subject with a missing score (a ``NaN`` in ``dv``, or no row at all for
     some level of ``within``) is dropped with all of its scores, as
     ``pingouin.rm_anova`` does; ``n_subjects`` in the result says how many
     were kept. The *F* test is the sphericity-assumed one (``p_unc`` in
-    pingouin).
+    pingouin). The numbers are pingouin's, computed from arrays so that a
+    simulation loop can call this thousands of times.
 
     Parameters
     ----------
@@ -480,17 +514,22 @@ def complete_case_anova(data: pd.DataFrame, dv: str = "y", within: str = "time",
         Columns of the score, the within-subject factor and the subject. The
         levels of ``within`` are sorted; the first and the last define
         ``estimate``.
+    errors : {"raise", "coerce"}
+        What to do when fewer than 2 subjects are complete: raise a
+        ``ValueError`` (the default), or, in a simulation loop, return the
+        row with NaN results and ``converged`` False (``summarize_study``
+        counts such rows as failed). Errors in the data's layout always raise.
 
     Returns
     -------
-    pandas.DataFrame
-        One row, indexed by the method's name (``"complete-case ANOVA"``),
-        like pingouin's tables, with ``n_subjects`` and ``n_rows`` used, ``estimate`` (mean at the last
-        level minus mean at the first, over the complete subjects), ``se``
-        (its standard error under the ANOVA model, ``sqrt(2 MSE / n)``),
-        ``F``, ``df1``, ``df2`` and ``p`` of the test of ``within``,
-        ``subj_sd`` and ``error_sd`` (from the mean squares), ``llf`` (NaN)
-        and ``converged`` (``True``).
+    dict
+        One row of a results table (``pandas.DataFrame(rows)`` stacks them):
+        ``method`` (``"complete-case ANOVA"``), ``n_subjects`` and ``n_rows``
+        used, ``estimate`` (mean at the last level minus mean at the first,
+        over the complete subjects), ``se`` (its standard error under the
+        ANOVA model, ``sqrt(2 MSE / n)``), ``F``, ``df1``, ``df2`` and ``p``
+        of the test of ``within``, ``subj_sd`` and ``error_sd`` (from the mean
+        squares), ``llf`` (NaN) and ``converged`` (``True``).
 
     Raises
     ------
@@ -498,40 +537,46 @@ def complete_case_anova(data: pd.DataFrame, dv: str = "y", within: str = "time",
         A column is missing.
     ValueError
         Missing subject or level labels, duplicated subject x level rows,
-        fewer than 2 levels, or fewer than 2 complete subjects.
+        fewer than 2 levels, fewer than 2 complete subjects (unless
+        ``errors="coerce"``), or an unknown ``errors``.
 
     Examples
     --------
     >>> from helpers.studies.missing import simulate_dropout, complete_case_anova
     >>> df = simulate_dropout(n_subj=20, mechanism="mcar", dropout=0.2, seed=3)
     >>> res = complete_case_anova(df)
-    >>> int(res["n_subjects"].iloc[0])      # of 20: the others had a missing score
-    11
-    >>> res[["F", "df1", "df2", "p"]].round(3)
-                             F  df1   df2      p
-    method
-    complete-case ANOVA  0.408  3.0  30.0  0.748
+    >>> res["method"], res["n_subjects"]      # of 20: the others had a missing score
+    ('complete-case ANOVA', 11)
+    >>> [round(res[k], 3) for k in ["F", "df1", "df2", "p"]]
+    [0.408, 3.0, 30.0, 0.748]
     """
-    wide, _ = _wide(data, dv, within, subject)
-    result = _cc_anova_arrays(wide.to_numpy(dtype=float))
-    if result["n_subjects"] < 2:
+    errors = _errors(errors)
+    Y, _ = _wide(data, dv, within, subject)
+    result = _cc_anova_arrays(Y)
+    if result["n_subjects"] < 2 and errors == "raise":
         raise ValueError(
             f"only {result['n_subjects']} subject(s) have a score at every level of {within!r}; "
             "a complete-case ANOVA needs at least 2"
         )
-    return _table(result, METHODS[0])
+    return _row(result, METHODS[0])
 
 
 def random_intercept_lmm(data: pd.DataFrame, dv: str = "y", within: str = "time",
-                         subject: str = "subject", engine: str = "numpy") -> pd.DataFrame:
-    """Fit ``dv ~ within + (1 | subject)`` by REML to every observed row and test ``within``.
+                         subject: str = "subject", errors: str = "raise") -> dict:
+    """Fit ``dv ~ C(within) + (1 | subject)`` by REML to every observed row and test ``within``.
 
     Rows whose score is missing (``NaN`` in ``dv``: the time points a subject
     did not attend) are left out; every other row is used, including those of
     subjects who dropped out. ``n_rows`` and ``n_subjects`` in the result say
     how many. The test of ``within`` is the F test of all its coefficients
-    with Satterthwaite's denominator degrees of freedom, as ``helpers.anova``
-    and R's ``lmerTest::anova`` give.
+    with Satterthwaite's denominator degrees of freedom. The numbers are
+    those of ``smf.mixedlm(f"{dv} ~ C({within})", rows,
+    groups=rows[subject]).fit(reml=True)`` and ``helpers.anova`` (and of
+    lme4/lmerTest), computed from per-subject sums in a fraction of the time
+    (see the module's docstring); the one exception is ``se``, which is
+    lme4's (the fixed effects' covariance with the variances held at their
+    estimates), where statsmodels' ``bse`` comes from the joint curvature of
+    the likelihood and differs a little when rows are missing.
 
     Parameters
     ----------
@@ -540,15 +585,17 @@ def random_intercept_lmm(data: pd.DataFrame, dv: str = "y", within: str = "time"
     dv, within, subject : str
         Columns of the score, the within-subject factor (treatment coding,
         first sorted level as reference) and the subject.
-    engine : {"numpy", "statsmodels"}
-        ``"numpy"`` (fast, for simulations): REML from per-subject sums (see
-        the module's docstring). ``"statsmodels"``: ``helpers.mixedlm(...).fit()``
-        and ``helpers.anova``; statsmodels' warnings are not caught.
+    errors : {"raise", "coerce"}
+        What to do when the model cannot be fitted (a level without any
+        observed score, fewer than 2 subjects, a failed fit): raise a
+        ``ValueError`` (the default), or, in a simulation loop, return the
+        row with NaN results and ``converged`` False. Errors in the data's
+        layout always raise.
 
     Returns
     -------
-    pandas.DataFrame
-        One row, indexed by the method's name (``"LMM, all rows"``), with
+    dict
+        One row of a results table: ``method`` (``"LMM, all rows"``),
         ``n_subjects``, ``n_rows``, ``estimate`` (the coefficient of the
         last level: its mean minus the first level's mean), ``se`` (its
         standard error), ``F``, ``df1``, ``df2``, ``p`` (the test of
@@ -561,179 +608,41 @@ def random_intercept_lmm(data: pd.DataFrame, dv: str = "y", within: str = "time"
         A column is missing.
     ValueError
         Missing subject or level labels, duplicated rows, fewer than 2 levels,
-        a level without any observed score, or an unknown ``engine``.
+        a level without any observed score (unless ``errors="coerce"``), or an
+        unknown ``errors``.
 
     Examples
     --------
     >>> from helpers.studies.missing import simulate_dropout, random_intercept_lmm
     >>> df = simulate_dropout(n_subj=20, mechanism="mcar", dropout=0.2, seed=3)
     >>> res = random_intercept_lmm(df)
-    >>> res[["n_subjects", "n_rows"]].to_numpy().tolist()
-    [[20, 61]]
-    >>> res[["estimate", "df2", "p"]].round(3)
-                   estimate     df2      p
-    method
-    LMM, all rows     0.323  41.142  0.779
+    >>> res["method"], res["n_subjects"], res["n_rows"]
+    ('LMM, all rows', 20, 61)
+    >>> [round(res[k], 3) for k in ["estimate", "df2", "p"]]
+    [0.323, 41.142, 0.779]
     """
-    if engine not in ("numpy", "statsmodels"):
-        raise ValueError(f"engine must be 'numpy' or 'statsmodels', got {engine!r}")
-    wide, levels = _wide(data, dv, within, subject)
-    observed = wide.notna().to_numpy()
+    errors = _errors(errors)
+    Y, levels = _wide(data, dv, within, subject)
+    observed = ~np.isnan(Y)
     empty = [lev for lev, seen in zip(levels, observed.any(axis=0)) if not seen]
-    if empty:
+    if empty and errors == "raise":
         raise ValueError(f"level(s) {empty} of {within!r} have no observed score; "
                          "the model cannot estimate their means. Drop those levels first.")
-    if engine == "statsmodels":
-        return _lmm_statsmodels(data, dv, within, subject, levels)
     s_idx, t_idx = np.nonzero(observed)
-    y = wide.to_numpy(dtype=float)[s_idx, t_idx]
     _, s_idx = np.unique(s_idx, return_inverse=True)
-    result = _lmm_arrays(y, t_idx, s_idx, len(levels))
-    return _table(result, METHODS[1])
+    try:
+        result = _lmm_arrays(Y[observed], t_idx, s_idx, len(levels))
+    except (np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
+        if errors == "raise":
+            raise ValueError(f"the random-intercept model could not be fitted: {exc}") from exc
+        result = _nan_result(int(np.unique(s_idx).size), int(observed.sum()))
+    if errors == "raise" and result["n_subjects"] < 2:
+        raise ValueError(f"only {result['n_subjects']} subject(s) have an observed score; "
+                         "a random intercept needs at least 2")
+    return _row(result, METHODS[1])
 
 
-def _lmm_statsmodels(data, dv, within, subject, levels):
-    from ..core.formula import mixedlm
-    from ..core.inference import _VarParModel, anova
-
-    rows = data[[subject, within, dv]].dropna(subset=[dv])
-    frame = pd.DataFrame({"y": rows[dv].to_numpy(dtype=float),
-                          "time": pd.Categorical(rows[within], categories=levels),
-                          "subject": rows[subject].astype(str).to_numpy()})
-    result = mixedlm("y ~ time + (1 | subject)", frame).fit(reml=True)
-    table = anova(result)
-    last = f"time[T.{levels[-1]}]"
-    # lme4's vcov(), sigma² (X' V~^-1 X)^-1, as the numpy engine and helpers.anova use;
-    # statsmodels' own bse comes from the joint Hessian and differs a little with missing rows.
-    vp = _VarParModel(result)
-    j = list(result.fe_params.index).index(last)
-    se = float(np.sqrt(vp.covbeta(vp.varpar_hat)[j, j]))
-    return _table({
-        "n_subjects": int(frame["subject"].nunique()),
-        "n_rows": len(frame),
-        "estimate": float(result.fe_params[last]),
-        "se": se,
-        "F": float(table.loc["time", "F"]),
-        "df1": float(table.loc["time", "NumDF"]),
-        "df2": float(table.loc["time", "DenDF"]),
-        "p": float(table.loc["time", "p"]),
-        "subj_sd": float(np.sqrt(max(float(result.cov_re.iloc[0, 0]), 0.0))),
-        "error_sd": float(np.sqrt(result.scale)),
-        "llf": float(result.llf),
-        "converged": bool(result.converged),
-    }, METHODS[1])
-
-
-# --------------------------------------------------------------------------- the study
-def missing_data_study(
-    n_reps: int = 200,
-    *,
-    mechanisms: Sequence[str] = ("mcar", "mar"),
-    effects: Sequence[float] = (0.0, 0.5),
-    n_subj: int = 30,
-    n_times: int = 4,
-    subj_sd: float = 1.0,
-    error_sd: float = 1.0,
-    dropout: float = 0.15,
-    strength: float = 1.0,
-    seed=None,
-) -> pd.DataFrame:
-    """Repeat the complete-case ANOVA and the mixed model on many simulated data sets.
-
-    For every mechanism and every true ``effect``, ``n_reps`` data sets are
-    drawn with :func:`simulate_dropout` and analysed twice: by the
-    complete-case ANOVA (:func:`complete_case_anova`) and by the
-    random-intercept model on all observed rows (:func:`random_intercept_lmm`,
-    numpy engine). Replication ``r`` uses the same seed in every condition
-    (common random numbers), so conditions differ only by what they change.
-
-    Parameters
-    ----------
-    n_reps : int
-        Data sets per condition (mechanism x effect).
-    mechanisms : sequence of {"mcar", "mar", "mnar"}
-        Dropout mechanisms to compare.
-    effects : sequence of float
-        True changes from the first to the last time point; include 0 to
-        estimate the Type I error rate.
-    n_subj, n_times, subj_sd, error_sd, dropout, strength
-        Passed to :func:`simulate_dropout`.
-    seed : int or None
-        Seeds every data set (:class:`numpy.random.SeedSequence`).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Two rows per data set (one per method), with columns ``mechanism``,
-        ``effect`` (the truth), ``rep``, ``data_seed`` (pass it as ``seed``
-        to :func:`simulate_dropout`, with the same other arguments, to get
-        that data set back), ``method`` (see :data:`METHODS`),
-        ``n_subjects``, ``n_rows``, ``estimate``, ``se``, ``F``, ``df1``,
-        ``df2``, ``p``, ``subj_sd``, ``error_sd``, ``llf`` and ``converged``.
-        An analysis that could not be done (fewer than 2 complete subjects, a
-        time point nobody reached, a failed fit) has ``converged`` False and
-        NaN results; :func:`summarize_study` counts them.
-
-    Raises
-    ------
-    ValueError
-        ``n_reps`` below 1, an empty or unknown mechanism list, an empty or
-        non-finite effect list, or a bad simulation argument.
-
-    Examples
-    --------
-    >>> from helpers.studies.missing import missing_data_study
-    >>> res = missing_data_study(5, mechanisms=["mar"], effects=[0.5], seed=1)
-    >>> res.shape
-    (10, 17)
-    >>> res["method"].unique().tolist()
-    ['complete-case ANOVA', 'LMM, all rows']
-    """
-    n_reps = _size("n_reps", n_reps)
-    if isinstance(mechanisms, str):
-        mechanisms = [mechanisms]
-    mechanisms = [_mechanism(m) for m in mechanisms]
-    if not mechanisms:
-        raise ValueError(f"mechanisms must name at least one of {MECHANISMS}")
-    if isinstance(effects, numbers.Real):
-        effects = [effects]
-    effects = [_number("effects", e) for e in effects]
-    if not effects:
-        raise ValueError("effects must hold at least one true change, e.g. (0.0, 0.5)")
-    n_subj = _size("n_subj", n_subj, minimum=2)
-    n_times = _size("n_times", n_times, minimum=2)
-    subj_sd = _sd("subj_sd", subj_sd)
-    error_sd = _sd("error_sd", error_sd)
-    dropout = _share("dropout", dropout)
-    strength = _number("strength", strength)
-    data_seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(n_reps)]
-
-    s_all = np.repeat(np.arange(n_subj), n_times)
-    t_all = np.tile(np.arange(n_times), n_subj)
-    rows = []
-    for mechanism in mechanisms:
-        for effect in effects:
-            for rep, data_seed in enumerate(data_seeds):
-                rng = np.random.default_rng(data_seed)
-                y, _, present = _simulate_arrays(n_subj, n_times, effect, subj_sd, error_sd, 0.0,
-                                                 mechanism, dropout, strength, rng)
-                cc = _cc_anova_arrays(np.where(present, y, np.nan))
-                keep = present.ravel()
-                try:
-                    lmm = _lmm_arrays(y.ravel()[keep], t_all[keep],
-                                      np.unique(s_all[keep], return_inverse=True)[1], n_times)
-                except (np.linalg.LinAlgError, ValueError, FloatingPointError):
-                    lmm = _nan_result(int(present[:, 0].sum()), int(keep.sum()))
-                for method, res in zip(METHODS, (cc, lmm)):
-                    row = {"mechanism": mechanism, "effect": effect, "rep": rep,
-                           "data_seed": data_seed, "method": method}
-                    row.update({k: res[k] for k in _RESULT_FIELDS})
-                    rows.append(row)
-    out = pd.DataFrame(rows)
-    out["converged"] = out["converged"].astype(bool)
-    return out
-
-
+# --------------------------------------------------------------------------- the study's summary
 _STUDY_COLUMNS = ["mechanism", "effect", "method", "estimate", "p"]
 
 
@@ -743,8 +652,10 @@ def summarize_study(results: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     Parameters
     ----------
     results : pandas.DataFrame
-        What :func:`missing_data_study` returns (at least the columns
-        ``mechanism``, ``effect``, ``method``, ``estimate`` and ``p``).
+        One row per replicate and analysis, as a simulation loop collects
+        them: at least the columns ``mechanism``, ``effect`` (the true change),
+        ``method``, ``estimate`` and ``p`` (:func:`complete_case_anova` and
+        :func:`random_intercept_lmm` return the last three, and ``se``).
     alpha : float
         Significance level of the tests.
 
@@ -757,7 +668,7 @@ def summarize_study(results: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
         out of every column below), ``mean_estimate``, ``bias`` (mean
         estimate minus the true ``effect``), ``bias_mcse`` (its Monte Carlo
         SE, ``emp_sd / sqrt(n_reps)``), ``emp_sd`` (SD of the estimates over
-        replications), ``mean_se`` (average of the reported SEs, when
+        replicates), ``mean_se`` (average of the reported SEs, when
         ``results`` has ``se``), ``rejection_rate`` (share of ``p < alpha``:
         the Type I error rate when ``effect`` is 0, the power otherwise) and
         ``rejection_mcse`` (``sqrt(rate (1 - rate) / n_reps)``).
@@ -771,9 +682,16 @@ def summarize_study(results: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
 
     Examples
     --------
-    >>> from helpers.studies.missing import missing_data_study, summarize_study
-    >>> res = missing_data_study(20, mechanisms=["mcar"], effects=[0.0], seed=2)
-    >>> summary = summarize_study(res)
+    >>> import pandas as pd
+    >>> from helpers.studies.missing import (simulate_dropout, complete_case_anova,
+    ...                                      random_intercept_lmm, summarize_study)
+    >>> rows = []
+    >>> for rep in range(20):
+    ...     data = simulate_dropout(effect=0.0, mechanism="mcar", seed=(2, rep))
+    ...     for analyse in (complete_case_anova, random_intercept_lmm):
+    ...         rows.append({"mechanism": "mcar", "effect": 0.0, "rep": rep,
+    ...                      **analyse(data)})
+    >>> summary = summarize_study(pd.DataFrame(rows))
     >>> summary[["method", "n_reps", "n_failed"]].to_string(index=False)
     '             method  n_reps  n_failed\\ncomplete-case ANOVA      20         0\\n      LMM, all rows      20         0'
     """
@@ -781,7 +699,7 @@ def summarize_study(results: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 < alpha < 1:
         raise ValueError(f"alpha must be a significance level in (0, 1), got {alpha!r}")
     if len(results) == 0:
-        raise ValueError("results is empty: run missing_data_study first")
+        raise ValueError("results is empty: run the simulation loop first")
     rows = []
     keys = ["mechanism", "effect", "method"]
     for (mechanism, effect, method), g in results.groupby(keys, sort=False):
@@ -825,9 +743,9 @@ def plot_study(summary: pd.DataFrame, alpha: float = 0.05, units: str = "score u
         Units of the scores, for the bias axis label.
     bias_effect : float, optional
         The true effect whose bias is drawn; default: the last one in
-        ``summary``. (In :func:`missing_data_study` the bias does not depend
-        on the effect: dropout depends on each score's distance from its
-        mean, and replication ``r`` uses the same draws for every effect.)
+        ``summary``. (When replicate ``r`` uses the same seed for every
+        effect, the bias does not depend on the effect: dropout depends on
+        each score's distance from its mean, and the draws are the same.)
 
     Returns
     -------
@@ -835,9 +753,18 @@ def plot_study(summary: pd.DataFrame, alpha: float = 0.05, units: str = "score u
 
     Examples
     --------
-    >>> from helpers.studies.missing import missing_data_study, summarize_study, plot_study
-    >>> summary = summarize_study(missing_data_study(10, seed=3))
-    >>> fig = plot_study(summary)
+    >>> import pandas as pd
+    >>> from helpers.studies.missing import (simulate_dropout, complete_case_anova,
+    ...                                      random_intercept_lmm, summarize_study, plot_study)
+    >>> rows = []
+    >>> for mechanism in ["mcar", "mar"]:
+    ...     for effect in [0.0, 0.5]:
+    ...         for rep in range(10):
+    ...             data = simulate_dropout(effect=effect, mechanism=mechanism, seed=(3, rep))
+    ...             condition = {"mechanism": mechanism, "effect": effect, "rep": rep}
+    ...             rows.append({**condition, **complete_case_anova(data)})
+    ...             rows.append({**condition, **random_intercept_lmm(data)})
+    >>> fig = plot_study(summarize_study(pd.DataFrame(rows)))
     >>> [ax.get_title() for ax in fig.axes]
     ['bias, true change = 0.5', 'Type I error, true change = 0', 'power, true change = 0.5']
     """
@@ -916,8 +843,7 @@ def dropout_means(data: pd.DataFrame, dv: str = "y", within: str = "time",
     >>> dropout_means(df).round(2).columns.tolist()
     ['no dropout', 'complete cases', 'all observed rows', 'LMM']
     """
-    wide, levels = _wide(data, dv, within, subject)
-    Y = wide.to_numpy(dtype=float)
+    Y, levels = _wide(data, dv, within, subject)
     out = {}
     if complete is not None:
         require_columns(data, [complete], "data")
