@@ -144,11 +144,31 @@ def test_uncorrelated_intercept_and_slope_is_a_variance_component():
         "y ~ x", DF, groups="subj", re_formula="1", vc_formula={"x": "0 + x"}))
 
 
-def test_uncorrelated_factor_is_one_shared_variance_component():
+def test_uncorrelated_factor_keeps_its_covariance_matrix_as_in_lme4():
+    # lme4's || splits on terms, not columns: (1 + f||g) is (1|g) + (0 + f|g), a full
+    # covariance matrix for the levels of f, uncorrelated with the intercept
     model = mixedlm("y ~ x + (1 + cond||subj)", DF)
-    assert model.k_re == 1 and model.exog_vc.names == ["cond"]
-    # a column per level of cond within each subject, one variance: lme4's (1|subj:cond)
-    assert n_vc_columns(model, "cond") == DF.groupby(["subj", "cond"]).ngroups
+    assert model._statsmodels_args["re_formula"] == "0 + cond"
+    assert model._statsmodels_args["vc_formula"] == {"subj": "1"}
+    assert model.k_re == 3 and model.exog_vc.names == ["subj"]
+    spelled = mixedlm("y ~ x + (1|subj) + (0 + cond|subj)", DF)
+    assert spelled._statsmodels_args == model._statsmodels_args
+    same_fit(model, hand_built("y ~ x", DF, groups="subj", re_formula="0 + cond",
+                               vc_formula={"subj": "1"}))
+    # the afex-style split, one variance for the factor, is written as such
+    split = mixedlm("y ~ x + (1|subj) + (1|subj:cond)", DF)
+    assert split.k_re == 1 and split.exog_vc.names == ["subj:cond"]
+    # without the intercept: lme4's (0 + f||g) is (0 + f|g)
+    assert mixedlm("y ~ x + (0 + cond||subj)", DF)._statsmodels_args["re_formula"] == "0 + cond"
+
+
+def test_uncorrelated_factor_that_statsmodels_cannot_fit_names_both_models():
+    with pytest.raises(ValueError) as err:
+        mixedlm("y ~ cond + (1 + cond||subj) + (1|item)", DF)
+    text = str(err.value)
+    assert "(1 | subj) + (0 + cond | subj)" in text  # what lme4 fits
+    assert "(1 | subj:cond)" in text                 # the split with one variance
+    assert "y ~ cond + (1|subj) + (1|subj:cond) + (1|item)" in text
 
 
 def test_correlated_factor_slope():
@@ -569,7 +589,72 @@ def test_random_terms_metadata():
 
 
 def test_two_correlated_blocks_for_one_factor_are_refused():
-    with pytest.raises(ValueError, match=re.escape("(1 + x|subj) + (0 + x2 + cond||subj)")):
+    with pytest.raises(ValueError, match=re.escape("(1 + x|subj) + (0 + x2||subj)")):
         mixedlm("y ~ x + (1 + x|subj) + (0 + x2 + cond|subj)", DF)
-    model = mixedlm("y ~ x + (1 + x|subj) + (0 + x2 + cond||subj)", DF)
-    assert model.k_re == 2 and model.exog_vc.names == ["cond", "x2"]
+    # cond under || keeps its covariance matrix (as in lme4): a second block on subj
+    with pytest.raises(ValueError, match=re.escape("(1 + x|subj) + (0 + x2||subj) + "
+                                                   "(1|subj:cond)")):
+        mixedlm("y ~ x + (1 + x|subj) + (0 + x2 + cond||subj)", DF)
+    model = mixedlm("y ~ x + (1 + x|subj) + (0 + x2||subj) + (1|subj:cond)", DF)
+    assert model.k_re == 2 and model.exog_vc.names == ["subj:cond", "x2"]
+
+
+# ------------------------------------------------- R habits: factor(), keyword columns
+
+
+def oats_like(seed: int = 3) -> pd.DataFrame:
+    """nlme's Oats shape: a response called ``yield`` (a Python keyword), nitrogen in
+    4 doses within 6 blocks, and a column called ``class``."""
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({"Block": np.repeat([f"b{i}" for i in range(6)], 8),
+                       "nitro": np.tile([0.0, 0.2, 0.4, 0.6], 12),
+                       "class": np.tile(np.repeat(["u", "v"], 4), 6)})
+    df["yield"] = (80 + 70 * df["nitro"] + 3 * (df["class"] == "v")
+                   + np.repeat(rng.normal(0, 8, 6), 8) + rng.normal(0, 5, len(df)))
+    return df
+
+
+@pytest.mark.filterwarnings(FIT_WARNINGS)
+def test_lme4_formula_with_keyword_column_and_factor_works_as_written():
+    oats = oats_like()
+    model = mixedlm("yield ~ factor(nitro) + class + (1|Block)", oats)
+    assert model.formula == "Q('yield') ~ C(nitro) + Q('class')"
+    by_hand = mixedlm("Q('yield') ~ C(nitro) + Q('class') + (1|Block)", oats)
+    assert model.exog_names == by_hand.exog_names
+    np.testing.assert_array_equal(model.endog, oats["yield"].to_numpy())
+    same_fit(model, by_hand)
+    # as.factor, a keyword column inside a random slope and as a grouping factor
+    assert mixedlm("yield ~ as.factor(nitro) + (1|Block)", oats).exog_names == [
+        "Intercept", "C(nitro)[T.0.2]", "C(nitro)[T.0.4]", "C(nitro)[T.0.6]"]
+    slope = mixedlm("yield ~ nitro + (1 + class|Block)", oats)
+    assert slope._statsmodels_args["re_formula"] == "1 + Q('class')"
+    assert mixedlm("yield ~ nitro + (1|class)", oats).n_groups == 2
+    # helpers.anova reads the rewritten formula
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = helpers.anova(model.fit())
+    assert list(table.index) == ["C(nitro)", "Q('class')"]
+    # strings are left alone, and a function of the caller called factor wins
+    assert mixedlm("yield ~ C(class, levels=['v', 'u']) + (1|Block)", oats).exog_names[1] == (
+        "C(Q('class'), levels=['v', 'u'])[T.u]")
+
+    def factor(x):
+        return x * 2
+    assert mixedlm("yield ~ factor(nitro) + (1|Block)", oats).exog_names == [
+        "Intercept", "factor(nitro)"]
+
+
+def test_r_habits_that_cannot_be_rewritten_say_what_to_write():
+    oats = oats_like().rename(columns={"yield": "yld"})
+    # a keyword that is not a column
+    with pytest.raises(ValueError, match=r"(?s)'yield' is a Python keyword.*Q\('yield'\)"):
+        mixedlm("yield ~ nitro + (1|Block)", oats)
+    with pytest.raises(ValueError, match=r"'lambda' is a Python keyword.*Q\('lambda'\)"):
+        mixedlm("yld ~ nitro + lambda + (1|Block)", oats)
+    # R functions patsy does not know
+    with pytest.raises(ValueError, match=r"'log'.*not defined.*np\.log\(x\)"):
+        mixedlm("log(yld) ~ nitro + (1|Block)", oats)
+    with pytest.raises(ValueError, match=r"'poly'.*I\(x\*\*2\)"):
+        mixedlm("yld ~ poly(nitro, 2) + (1|Block)", oats)
+    with pytest.raises(ValueError, match=r"'foo' \(used in the random term.*not defined"):
+        mixedlm("yld ~ nitro + (1 + foo(nitro)|Block)", oats)

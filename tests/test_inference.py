@@ -266,3 +266,51 @@ def test_single_term_models_use_lmertests_type1_rows():
     table = anova(res)
     assert table.loc["time", "DenDF"] == pytest.approx(ref["anova"]["DenDF"][0], rel=1e-4)
     assert table.loc["time", "F"] == pytest.approx(ref["anova"]["F"][0], rel=1e-4)
+
+
+# ---------------------------------------------------------------------------
+# row order: R's terms() order, as lmerTest and afex print the table
+# ---------------------------------------------------------------------------
+# attr(terms(formula), "term.labels") in R 4.2 for each formula (main effects first,
+# then two-way interactions, ..., each order in the order of first appearance)
+R_TERM_LABELS = {
+    "y ~ A*B + G": ["A", "B", "G", "A:B"],
+    "y ~ x + A:B + A + B": ["x", "A", "B", "A:B"],
+    "y ~ A*B*G": ["A", "B", "G", "A:B", "A:G", "B:G", "A:B:G"],
+    "y ~ G*A + x": ["G", "A", "x", "G:A"],
+}
+
+
+@pytest.mark.parametrize("formula", sorted(R_TERM_LABELS))
+def test_rows_follow_r_term_order(within_unbalanced, formula):
+    d = within_unbalanced.copy()
+    rng = np.random.default_rng(5)
+    d["G"] = d["subj"].map({s: f"g{i % 2}" for i, s in enumerate(sorted(d["subj"].unique()))})
+    d["x"] = rng.normal(size=len(d))
+    table = anova(_fit(formula, d, groups="subj"))
+    assert list(table.index) == R_TERM_LABELS[formula]
+
+
+def test_rows_order_follows_the_stored_r_references():
+    """Every stored lmerTest table (data/reference/*.json) lists its terms in the order
+    helpers.anova gives for the same formula's fixed part."""
+    from pathlib import Path
+
+    from helpers.core.inference import _formula_order
+
+    class _Model:  # _formula_order reads only the formula
+        def __init__(self, formula):
+            self.formula = formula
+
+    ref_dir = Path(helpers.core.data.DATA_DIR) / "reference"
+    checked = 0
+    for path in sorted(ref_dir.glob("*.json")):
+        ref = helpers.r_reference(path.stem)
+        terms = ref["anova"]["term"]
+        if len(terms) < 2:
+            continue
+        fixed = ref["formula"].split("(")[0].rstrip(" +")  # the fixed part comes first
+        shuffled = list(reversed(terms))
+        assert _formula_order(_Model(fixed), shuffled) == terms, path.name
+        checked += 1
+    assert checked >= 3

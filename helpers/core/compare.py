@@ -1,6 +1,28 @@
-"""Comparing nested mixed models: likelihood-ratio tests, with the boundary correction."""
+"""Comparing nested mixed models: likelihood-ratio tests, with the boundary mixtures.
+
+:func:`lrt` compares a reduced model with a fuller one. When the fuller model
+adds variances, the null hypothesis puts them on the edge of their parameter
+space (a variance cannot be negative) and the likelihood-ratio statistic no
+longer follows a chi-square distribution. ``boundary=True`` reads what the two
+fits differ by and uses the reference distribution that theory gives for it:
+
+* one variance with its covariances with the ``q`` random effects of its block
+  (a random slope added to a correlated block; ``q = 0`` for an independent
+  variance): the 50:50 mixture of chi-square(q) and chi-square(q + 1)
+  (Self and Liang, 1987; Stram and Lee, 1994);
+* ``k`` independent variances: the chi-bar-square with binomial weights,
+  ``C(k, j) / 2**k`` on chi-square(j), j = 0..k (for k = 2: 1/4, 1/2, 1/4 on
+  chi-square(0), (1), (2); Self and Liang, 1987; Stram and Lee, 1994);
+* covariances only (the variances stay): not a boundary, chi-square(df).
+
+Any other difference has no simple closed form; :func:`lrt` then refuses and
+points to ``method="bootstrap"``, a parametric bootstrap that simulates from
+the reduced fit and refits both models.
+"""
 from __future__ import annotations
 
+import copy
+import math
 import warnings
 
 import numpy as np
@@ -9,6 +31,8 @@ from scipy import stats
 
 from ._checks import fitted_result
 
+__all__ = ["lrt", "n_params", "reference_distribution"]
+
 
 def n_params(result) -> int:
     """Number of estimated parameters: fixed effects, random-effect (co)variances, the scale."""
@@ -16,7 +40,249 @@ def n_params(result) -> int:
     return int(r.k_fe + r.k_re2 + r.k_vc + 1)
 
 
-def lrt(reduced, full, boundary: bool = False) -> pd.Series:
+# --------------------------------------------------------------------------------------
+# What the two fits differ by
+# --------------------------------------------------------------------------------------
+
+def _variance_parameters(result):
+    """The fit's variance parameters, named as lme4 names them.
+
+    Returns ``(variances, covariances)``: a set of ``(grp, effect)`` and a set of
+    ``(grp, frozenset({effect1, effect2}))``, from :func:`helpers.varcorr`, so that a
+    random effect has the same name whichever statsmodels spelling the fit used. A
+    variance component of a fit built directly with statsmodels' ``vc_formula`` is a
+    slope on ``groups`` when it has one column per group (named after the component,
+    or ``(Intercept)`` for a column of ones), else an intercept for its own factor.
+    """
+    from .varcorr import varcorr
+
+    res = fitted_result(result, "lrt")
+    model = res.model
+    table = varcorr(res)
+    table = table[table["grp"] != "Residual"].reset_index(drop=True)
+    n_cov_rows = int(model.k_re) * (int(model.k_re) + 1) // 2
+    groups = str(table["grp"].iloc[0]) if n_cov_rows else "Group"
+    vc_names = list(model.exog_vc.names)
+    variances, covariances = set(), set()
+    for row, (grp, v1, v2) in enumerate(zip(table["grp"], table["var1"], table["var2"])):
+        grp = str(grp)
+        if not pd.isna(v2):
+            covariances.add((grp, frozenset((str(v1), str(v2)))))
+            continue
+        if pd.isna(v1) and row >= n_cov_rows:  # a bare statsmodels variance component
+            j = row - n_cov_rows
+            mats = [m.toarray() if hasattr(m, "toarray") else np.asarray(m, dtype=float)
+                    for m in model.exog_vc.mats[j]]
+            if all(m.shape[1] == 1 for m in mats):
+                ones = all(np.allclose(m, 1.0) for m in mats)
+                variances.add((groups, "(Intercept)" if ones else str(vc_names[j])))
+            else:
+                variances.add((grp, "(Intercept)"))
+            continue
+        variances.add((grp, str(v1)))
+    return variances, covariances
+
+
+def _describe(params) -> str:
+    out = []
+    for grp, eff in sorted(params, key=str):
+        if isinstance(eff, frozenset):
+            a, b = sorted(map(str, eff))
+            out.append(f"cov({a}, {b} | {grp})")
+        else:
+            out.append(f"var({eff} | {grp})" if eff else f"var({grp})")
+    return ", ".join(out)
+
+
+def reference_distribution(reduced, full) -> list[tuple[float, int]]:
+    """The boundary-aware null distribution of the LR statistic, as ``(weight, df)`` pairs.
+
+    Read from the random-effect structures of the two fits (see the module
+    docstring for the cases). The fixed effects the full model adds, and
+    covariances added on their own, shift every component by their number.
+
+    Raises
+    ------
+    ValueError
+        When the difference has no closed-form reference distribution, or the
+        reduced model's variance parameters are not all in the full model; the
+        message says what differs and offers ``method="bootstrap"``.
+    """
+    r0, r1 = fitted_result(reduced, "lrt (reduced)"), fitted_result(full, "lrt (full)")
+    df = n_params(r1) - n_params(r0)
+    var0, cov0 = _variance_parameters(r0)
+    var1, cov1 = _variance_parameters(r1)
+    bootstrap = ('use a parametric bootstrap instead: helpers.lrt(reduced, full, '
+                 'method="bootstrap", nsim=1000, seed=1)')
+    lost = (var0 - var1) | (cov0 - cov1)
+    if lost:
+        raise ValueError(
+            f"the reduced model has variance parameters that the full model lacks "
+            f"({_describe(lost)}), so its random effects are not a subset of the full "
+            f"model's (or they are named differently); no boundary mixture applies: "
+            f"{bootstrap}"
+        )
+    new_var, new_cov = var1 - var0, cov1 - cov0
+    k, c = len(new_var), len(new_cov)
+    interior = df - k - c  # fixed effects the full model adds
+    if interior < 0:
+        raise ValueError(
+            f"the full model has {df} more parameters than the reduced one but adds "
+            f"{k} variance(s) and {c} covariance(s) ({_describe(new_var | new_cov)}); "
+            f"the fits do not look nested: {bootstrap}"
+        )
+    if k == 0:
+        # only covariances (and fixed effects): interior to the parameter space
+        return [(1.0, df)]
+    if c == 0:
+        # k independent variances: chi-bar-square with binomial weights
+        return [(math.comb(k, j) / 2 ** k, j + interior) for j in range(k + 1)]
+    if k == 1:
+        (grp, eff), = new_var
+        # the block of correlated effects the new one joins (in the full model)
+        block, grown = {eff}, True
+        while grown:
+            grown = False
+            for g, pair in cov1:
+                if g == grp and pair & block and not pair <= block:
+                    block |= pair
+                    grown = True
+        expected = {(grp, frozenset((eff, other))) for other in block - {eff}}
+        if new_cov == expected:
+            q = len(block) - 1
+            return [(0.5, q + interior), (0.5, q + 1 + interior)]
+    raise ValueError(
+        f"the full model adds {_describe(new_var | new_cov)}: {k} variance(s) and {c} "
+        "covariance(s) that are not one new random effect with its covariances with the "
+        "existing ones of its block, nor independent variances. Such a test has no simple "
+        f"chi-square mixture as reference distribution; {bootstrap}"
+    )
+
+
+def _mixture_sf(chi2: float, components) -> float:
+    p = 0.0
+    for weight, dof in components:
+        p += weight * (float(chi2 <= 0) if dof == 0 else stats.chi2.sf(chi2, dof))
+    return float(p)
+
+
+def _mixture_text(components) -> str:
+    if len(components) == 1:
+        return f"chi2({components[0][1]})"
+    return " + ".join(f"{w:g} chi2({d})" for w, d in components)
+
+
+# --------------------------------------------------------------------------------------
+# Parametric bootstrap
+# --------------------------------------------------------------------------------------
+
+def _sqrt_psd(cov: np.ndarray) -> np.ndarray:
+    """A matrix root ``R`` with ``R @ R.T == cov`` for a (possibly singular) covariance."""
+    cov = np.atleast_2d(np.asarray(cov, dtype=float))
+    vals, vecs = np.linalg.eigh((cov + cov.T) / 2)
+    return vecs * np.sqrt(np.clip(vals, 0.0, None))
+
+
+def simulate_response(result, rng: np.random.Generator) -> np.ndarray:
+    """One response vector drawn from a fitted MixedLM.
+
+    Fixed part ``X b`` plus random effects drawn from the estimated covariance
+    matrix (``cov_re``, per group) and variance components (``vcomp``, one
+    independent draw per column of each component in each group), plus
+    residual noise with the estimated residual variance.
+    """
+    res = fitted_result(result, "simulate_response")
+    model = res.model
+    y = np.asarray(model.exog, dtype=float) @ np.asarray(res.fe_params, dtype=float)
+    root = _sqrt_psd(res.cov_re) if model.k_re else None
+    vcomp = np.atleast_1d(np.asarray(res.vcomp, dtype=float))
+    for i, g in enumerate(model.group_labels):
+        rows = model.row_indices[g]
+        if model.k_re:
+            u = root @ rng.standard_normal(model.k_re)
+            y[rows] += np.asarray(model.exog_re_li[i], dtype=float) @ u
+        for j in range(len(model.exog_vc.names)):
+            z = model.exog_vc.mats[j][i]
+            z = z.toarray() if hasattr(z, "toarray") else np.asarray(z, dtype=float)
+            if z.shape[1]:
+                y[rows] += z @ (math.sqrt(max(vcomp[j], 0.0))
+                                * rng.standard_normal(z.shape[1]))
+    y += math.sqrt(max(float(res.scale), 0.0)) * rng.standard_normal(len(y))
+    return y
+
+
+def _with_response(model, y: np.ndarray):
+    """A shallow copy of ``model`` that fits ``y`` instead of its own response."""
+    new = copy.copy(model)
+    new.endog = np.asarray(y, dtype=float)
+    new.endog_li = new.group_list(new.endog)
+    new.__dict__.pop("_endex_li", None)  # statsmodels caches [X, y] per group
+    return new
+
+
+def _refit(model, y, reml: bool, start, methods):
+    """Best log-likelihood of ``model`` refitted to ``y``: ``(llf, converged)``.
+
+    The optimizers are tried in turn from the original fit's estimates until one
+    converges; ``(None, False)`` when every one raised.
+    """
+    m = _with_response(model, y)
+    best = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for method in methods:
+            try:
+                fit = m.fit(reml=reml, method=method, start_params=start)
+            except (np.linalg.LinAlgError, ValueError, FloatingPointError):
+                continue
+            llf = float(fit.llf)
+            if not np.isfinite(llf):
+                continue
+            best = llf if best is None else max(best, llf)
+            if fit.converged:
+                return best, True
+    return best, False
+
+
+def _bootstrap(r0, r1, chi2: float, nsim: int, seed, methods):
+    reml = r0.method == "REML"
+    rng = np.random.default_rng(seed)
+    starts = (np.asarray(r0.params, dtype=float), np.asarray(r1.params, dtype=float))
+    simulated, failed, unconverged = [], 0, 0
+    for _ in range(nsim):
+        y = simulate_response(r0, rng)
+        llf0, ok0 = _refit(r0.model, y, reml, starts[0], methods)
+        llf1, ok1 = _refit(r1.model, y, reml, starts[1], methods)
+        if llf0 is None or llf1 is None:
+            failed += 1
+            continue
+        unconverged += not (ok0 and ok1)
+        # a full fit that stops below the reduced one is at (or near) the boundary
+        simulated.append(max(2 * (llf1 - llf0), 0.0))
+    if not simulated:
+        raise RuntimeError(
+            f"every one of the {nsim} bootstrap refits failed; check that both models fit "
+            "the original data well (helpers.fit_all) before bootstrapping"
+        )
+    simulated = np.asarray(simulated)
+    p = (1 + int(np.sum(simulated >= chi2 - 1e-8))) / (len(simulated) + 1)
+    if failed or unconverged:
+        warnings.warn(
+            f"of {nsim} bootstrap replicates, {failed} could not be refitted (left out) and "
+            f"{unconverged} did not report convergence (kept, with the best log-likelihood "
+            "the optimizers reached); a fit that stops short understates LR*, so treat a "
+            "p-value near your threshold with care",
+            UserWarning, stacklevel=3,
+        )
+    return p, simulated, failed
+
+
+# --------------------------------------------------------------------------------------
+# The test
+# --------------------------------------------------------------------------------------
+
+def lrt(reduced, full, boundary: bool = False, *, method: str = "chi2", nsim: int = 1000,
+        seed=None, optimizers=("lbfgs", "bfgs", "powell")) -> pd.Series:
     """Likelihood-ratio test of a reduced mixed model against a fuller one.
 
     Parameters
@@ -27,16 +293,49 @@ def lrt(reduced, full, boundary: bool = False) -> pd.Series:
         models with different fixed effects are not comparable, and this
         function refuses them.
     boundary : bool
-        Set True when the test sets a variance to zero (its boundary), for
-        example dropping a random slope's variance. The reference distribution
-        is then the 50:50 mixture of chi-square distributions with ``df`` and
-        ``df - 1`` degrees of freedom (Self and Liang, 1987; Stram and Lee,
-        1994), which halves the naive p-value when ``df`` is 1.
+        Set True when the test sets variances to zero (their boundary), for
+        example dropping a random slope. The reference distribution then
+        follows from what the two models differ by (read from their random
+        effects, see :func:`reference_distribution`):
+
+        * one variance with its covariances with the ``q`` effects of its block
+          (a correlated random slope added to ``(1|g)``: ``q = 1``; an
+          independent variance: ``q = 0``): 0.5 chi2(q) + 0.5 chi2(q + 1)
+          (Self and Liang, 1987; Stram and Lee, 1994), which halves the naive
+          p-value for one independent variance;
+        * ``k`` independent variances: binomial weights ``C(k, j) / 2**k`` on
+          chi2(j), j = 0..k (k = 2: 1/4, 1/2, 1/4 on chi2(0), chi2(1), chi2(2));
+        * covariances only: chi2(df) (no boundary).
+
+        Any other difference raises ``ValueError`` offering the bootstrap.
+        With ``False``, the reference is chi2(df), conservative for variances.
+    method : {"chi2", "bootstrap"}
+        ``"bootstrap"``: a parametric bootstrap. ``nsim`` response vectors are
+        simulated from the reduced fit (fixed part, random effects drawn from
+        its estimated covariances, residual noise), both models are refitted
+        to each (REML or ML as the originals, starting at their estimates)
+        and ``p = (1 + #{LR* >= LR}) / (nsim + 1)``. Works for any nested
+        pair; ``boundary`` is then not needed. Each replicate refits both
+        models, so it is slow: about ``2 * nsim`` fits (a correlated random
+        slope on sleepstudy takes about a second per replicate). Under the
+        null a fuller fit often stops at the boundary without reporting
+        convergence; such replicates are kept with the best log-likelihood the
+        optimizers reached, and counted in a warning.
+    nsim : int
+        Bootstrap replicates (``method="bootstrap"``); replicates whose refits
+        fail are left out with a warning.
+    seed : int or numpy Generator, optional
+        Seed of the bootstrap's random numbers, for a reproducible p-value.
+    optimizers : sequence of str
+        Optimizers tried in turn for each bootstrap refit.
 
     Returns
     -------
     pandas.Series
-        ``chi2``, ``df``, ``p`` and the two log-likelihoods.
+        ``chi2``, ``df``, ``p`` and the two log-likelihoods (and, for the
+        bootstrap, ``nsim``, the replicates used). ``.attrs["reference"]``
+        names the reference distribution; for the bootstrap,
+        ``.attrs["bootstrap"]`` holds the simulated statistics.
 
     Examples
     --------
@@ -48,6 +347,8 @@ def lrt(reduced, full, boundary: bool = False) -> pd.Series:
     2
     """
     r0, r1 = fitted_result(reduced, "lrt (reduced)"), fitted_result(full, "lrt (full)")
+    if method not in ("chi2", "bootstrap"):
+        raise ValueError(f"method must be 'chi2' or 'bootstrap', got {method!r}")
     if r0.nobs != r1.nobs:
         raise ValueError(
             f"the models were fitted to different numbers of rows ({r0.nobs} and {r1.nobs}); "
@@ -75,8 +376,19 @@ def lrt(reduced, full, boundary: bool = False) -> pd.Series:
             UserWarning, stacklevel=2,
         )
     chi2 = max(chi2, 0.0)
-    p = stats.chi2.sf(chi2, df)
-    if boundary:
-        p = 0.5 * p + 0.5 * (stats.chi2.sf(chi2, df - 1) if df > 1 else float(chi2 <= 0))
-    return pd.Series({"chi2": chi2, "df": df, "p": float(np.clip(p, 0, 1)),
-                      "llf_reduced": r0.llf, "llf_full": r1.llf})
+    out = {"chi2": chi2, "df": df, "p": np.nan, "llf_reduced": r0.llf, "llf_full": r1.llf}
+    if method == "bootstrap":
+        if isinstance(nsim, bool) or not isinstance(nsim, (int, np.integer)) or nsim < 1:
+            raise ValueError(f"nsim must be a positive integer, got {nsim!r}")
+        p, simulated, _ = _bootstrap(r0, r1, chi2, int(nsim), seed, tuple(optimizers))
+        out["p"] = float(p)
+        out["nsim"] = len(simulated)
+        series = pd.Series(out)
+        series.attrs["reference"] = f"parametric bootstrap ({len(simulated)} replicates)"
+        series.attrs["bootstrap"] = simulated
+        return series
+    components = reference_distribution(r0, r1) if boundary else [(1.0, df)]
+    out["p"] = float(np.clip(_mixture_sf(chi2, components), 0, 1))
+    series = pd.Series(out)
+    series.attrs["reference"] = _mixture_text(components)
+    return series

@@ -225,6 +225,65 @@ def _variables(code: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+# R spellings that patsy does not read, and what to write instead.
+_R_FACTOR = re.compile(r"(?<![\w.])(?:as\.)?factor(?=\s*\()")
+_R_FUNCTIONS = {"factor": "C(x)", "as.factor": "C(x)", "log": "np.log(x)",
+                "log10": "np.log10(x)", "exp": "np.exp(x)", "sqrt": "np.sqrt(x)",
+                "poly": "x + I(x**2) (or center(x) + I(center(x)**2))"}
+
+
+def _outside_strings(code: str, rewrite) -> str:
+    """Apply ``rewrite`` to the parts of ``code`` outside string literals."""
+    out, start = [], 0
+    for m in _STRING.finditer(code):
+        out.append(rewrite(code[start:m.start()]))
+        out.append(m.group())
+        start = m.end()
+    out.append(rewrite(code[start:]))
+    return "".join(out)
+
+
+def _r_spelling(formula: str, columns, namespace: Mapping) -> str:
+    """Rewrite two R habits that patsy cannot read, so an lme4 formula works as written.
+
+    * ``factor(x)`` and ``as.factor(x)`` become ``C(x)`` (unless the caller defined a
+      function called ``factor``);
+    * a column whose name is a Python keyword (``yield``, ``class``, ``in``...) becomes
+      ``Q('yield')`` when it is used as a bare name.
+    """
+    columns = set(map(str, columns))
+
+    def rewrite(part: str) -> str:
+        if "factor" not in namespace:
+            part = _R_FACTOR.sub("C", part)
+
+        def name(m):
+            word = m.group()
+            after = part[m.end():].lstrip()
+            if (keyword.iskeyword(word) and word in columns and not after.startswith("(")
+                    and not (after.startswith("=") and not after.startswith("=="))):
+                return f"Q({word!r})"
+            return word
+        return _NAME.sub(name, part)
+
+    return _outside_strings(formula, rewrite)
+
+
+def _spelling_hint(code: str, namespace: Mapping) -> str:
+    """What to write instead of the R or Python habits in ``code`` ("" if none is seen)."""
+    hints = []
+    bare = _STRING.sub(" ", code)
+    for word in dict.fromkeys(m.group() for m in _NAME.finditer(bare)):
+        if keyword.iskeyword(word) and word not in ("in", "not", "and", "or", "is", "if", "else"):
+            hints.append(f"{word!r} is a Python keyword: a column of that name is written "
+                         f"Q({word!r})")
+    for m in re.finditer(r"(?<![\w.])((?:as\.)?[^\W\d]\w*)\s*\(", bare):
+        fn = m.group(1)
+        if fn in _R_FUNCTIONS and fn not in namespace:
+            hints.append(f"{fn}() is R's: write {_R_FUNCTIONS[fn]} instead")
+    return ("; " + "; ".join(hints)) if hints else ""
+
+
 def _column_name(text: str) -> str | None:
     """The column a bare name or ``Q("...")`` refers to, else ``None``."""
     text = text.strip()
@@ -248,14 +307,16 @@ def _ref(column: str) -> str:
     return f"Q({column!r})"
 
 
-def _parse_effects(lhs: str, term: str) -> tuple[bool, tuple[str, ...]]:
+def _parse_effects(lhs: str, term: str, namespace: Mapping = {}  # noqa: B006 - read only
+                   ) -> tuple[bool, tuple[str, ...]]:
     """Read the left side of a random term: (has intercept, slope term names)."""
     if "~" in lhs:
         raise ValueError(f"random term {term!r}: '~' cannot appear inside a random term")
     try:
         desc = patsy.ModelDesc.from_formula(lhs)
     except _PATSY_ERRORS as err:
-        raise ValueError(f"random term {term!r}: cannot read its effects {lhs.strip()!r}: {err}") from None
+        raise ValueError(f"random term {term!r}: cannot read its effects {lhs.strip()!r}: "
+                         f"{err}{_spelling_hint(lhs, namespace)}") from None
     intercept = any(not t.factors for t in desc.rhs_termlist)
     slopes = tuple(t.name() for t in desc.rhs_termlist if t.factors)
     if not intercept and not slopes:
@@ -284,7 +345,8 @@ def _parse_grouping(rhs: str, term: str) -> list[tuple[str, ...]]:
     return levels
 
 
-def _parse_random_term(piece: str) -> list[RandomTerm]:
+def _parse_random_term(piece: str, namespace: Mapping = {},  # noqa: B006 - read only
+                       columns=()) -> list[RandomTerm]:
     """Parse ``(lhs | rhs)`` or ``(lhs || rhs)``; ``piece`` is stripped and enclosed."""
     inner = piece[1:-1]
     bars = _top_bars(inner)
@@ -308,7 +370,7 @@ def _parse_random_term(piece: str) -> list[RandomTerm]:
             f"empty random term {piece!r}: no grouping factor after the bar; write e.g. "
             "(1 | subject)"
         )
-    intercept, slopes = _parse_effects(lhs, piece)
+    intercept, slopes = _parse_effects(_r_spelling(lhs, columns, namespace), piece, namespace)
     return [RandomTerm(g, intercept, slopes, correlated, piece) for g in _parse_grouping(rhs, piece)]
 
 
@@ -319,8 +381,13 @@ class _Parsed:
     terms: list[RandomTerm]
 
 
-def _parse(formula: str) -> _Parsed:
-    """Split an lme4 formula into response, fixed part (patsy) and random terms."""
+def _parse(formula: str, namespace: Mapping = {}, columns=()) -> _Parsed:  # noqa: B006
+    """Split an lme4 formula into response, fixed part (patsy) and random terms.
+
+    R spellings in the response, the fixed part and the random terms' effects are
+    rewritten for patsy (see :func:`_r_spelling`; ``columns`` are the data's columns);
+    grouping factors and each term's ``text`` stay as written.
+    """
     if not isinstance(formula, str):
         raise ValueError(f"formula must be a string, got {type(formula).__name__}")
     _check_brackets(formula)
@@ -346,14 +413,14 @@ def _parse(formula: str) -> _Parsed:
         if _enclosed(piece) and _top_bars(piece[1:-1]):
             if sep == "-":
                 raise ValueError(f"random term {piece!r} cannot be subtracted; add it with '+'")
-            terms.extend(_parse_random_term(piece))
+            terms.extend(_parse_random_term(piece, namespace, columns))
             continue
         if _formula_level_bar(piece):
             raise ValueError(
                 f"malformed term {piece!r}: '|' can only appear inside a random term in "
                 "parentheses, like (1 | subject) or (1 + x || subject)"
             )
-        fixed_parts.append(sep + raw)
+        fixed_parts.append(sep + _r_spelling(raw, columns, namespace))
     fixed = "".join(fixed_parts).strip()
     if fixed.startswith("+"):
         fixed = fixed[1:].strip()
@@ -363,7 +430,7 @@ def _parse(formula: str) -> _Parsed:
             "e.g. 'y ~ x + (1|subject)', or use statsmodels.formula.api.ols for a model "
             "without random effects"
         )
-    return _Parsed(response, fixed or "1", terms)
+    return _Parsed(_r_spelling(response, columns, namespace), fixed or "1", terms)
 
 
 # --------------------------------------------------------------------------
@@ -379,12 +446,16 @@ class _Block:
     intercept: bool
     slopes: tuple[str, ...]
     n_columns: int
-    shared_variance: bool  # a factor under ||: one variance for all its columns
     term: RandomTerm
 
     @property
     def needs_covariance(self) -> bool:
-        return self.n_columns > 1 and not self.shared_variance
+        return self.n_columns > 1
+
+    @property
+    def split_factor(self) -> bool:
+        """A term of several columns (a factor) under ``||``: lme4 keeps its covariances."""
+        return self.n_columns > 1 and not self.term.correlated
 
     @property
     def formula(self) -> str:
@@ -406,13 +477,16 @@ def _blocks(terms: list[RandomTerm], data: pd.DataFrame, env: dict) -> list[_Blo
     for t in terms:
         if t.correlated:
             n = _n_columns(t.lhs, data, env, t)
-            blocks.append(_Block(t.grouping, t.intercept, t.slopes, n, False, t))
+            blocks.append(_Block(t.grouping, t.intercept, t.slopes, n, t))
             continue
+        # lme4's || splits the effects on the terms of their formula, not on columns:
+        # (1 + f || g) is (1 | g) + (0 + f | g), a full covariance matrix for the columns
+        # of a factor f (Bates et al., lme4's expandDoubleVerts).
         if t.intercept:
-            blocks.append(_Block(t.grouping, True, (), 1, False, t))
+            blocks.append(_Block(t.grouping, True, (), 1, t))
         for s in t.slopes:
             n = _n_columns(f"0 + {s}", data, env, t)
-            blocks.append(_Block(t.grouping, False, (s,), n, n > 1, t))
+            blocks.append(_Block(t.grouping, False, (s,), n, t))
     seen: dict[frozenset, dict[str, RandomTerm]] = {}
     for b in blocks:
         columns = seen.setdefault(frozenset(b.grouping), {})
@@ -530,7 +604,30 @@ def _cannot_fit(parsed: _Parsed, blocks: list[_Block], data: pd.DataFrame, env: 
     def uncorrelated(t):
         return RandomTerm(t.grouping, t.intercept, t.slopes, False, t.text)
 
-    suggestion = None
+    factors = {(b.term, b.slopes[0]) for b in covariance if b.split_factor}
+
+    def split(terms):
+        """Give each factor under || one variance, as (1 | g:f) (afex's expand_re-like)."""
+        try:
+            factors = {(b.term, b.slopes[0]) for b in _blocks(terms, data, env) if b.split_factor}
+        except (ValueError, KeyError):
+            return terms
+        out = []
+        for t in terms:
+            own = [s for s in t.slopes if (t, s) in factors and _factor_column(s)]
+            if t.correlated or not own:
+                out.append(t)
+                continue
+            rest = tuple(s for s in t.slopes if s not in own)
+            if t.intercept and not rest:
+                out.append(RandomTerm(t.grouping, True, (), True, t.text))
+            elif t.intercept or rest:
+                out.append(RandomTerm(t.grouping, t.intercept, rest, False, t.text))
+            out += [RandomTerm(t.grouping + (_factor_column(s),), True, (), True, t.text)
+                    for s in own]
+        return out
+
+    candidates = []
     for keep in dict.fromkeys(t.grouping for t in fixable):
         kept = False
         terms = []
@@ -540,18 +637,38 @@ def _cannot_fit(parsed: _Parsed, blocks: list[_Block], data: pd.DataFrame, env: 
             elif t in fixable:
                 kept = True
             terms.append(t)
-        if _translate(_blocks(terms, data, env), data) is not None:
+        candidates.append(terms)
+    candidates.append(list(parsed.terms))
+    candidates += [split(terms) for terms in candidates]
+    suggestion = None
+    for terms in candidates:
+        try:
+            fits = _translate(_blocks(terms, data, env), data) is not None
+        except (ValueError, KeyError):
+            fits = False
+        if fits:
             suggestion = render(terms)
             break
     if suggestion is None:
-        suggestion = render([uncorrelated(t) if t in fixable else t for t in parsed.terms])
+        suggestion = render(split([uncorrelated(t) if t in fixable else t for t in parsed.terms]))
+    note = ""
+    if factors:
+        t, f = next(iter(factors))
+        col = _factor_column(f) or f
+        note = (
+            f"\nNote: {t.text} has the factor {f!r} under '||'. Like lme4, helpers.mixedlm "
+            f"does not split a factor's columns: (1 + {f} || {t.group}) is "
+            f"(1 | {t.group}) + (0 + {f} | {t.group}), a full covariance matrix for the "
+            f"levels of {f!r}. To give the factor one variance instead, write "
+            f"(1 | {t.group}:{col}) (the split that afex's expand_re makes possible)."
+        )
     culprits = " and ".join(dict.fromkeys(b.term.text for b in covariance))
     if len(covariance) > 1 and len({frozenset(b.grouping) for b in covariance}) == 1:
         return ValueError(
             "statsmodels MixedLM fits one block of correlated random effects per grouping "
             f"factor, but {culprits} ask for two on {covariance[0].term.group!r}. Put all the "
             "effects in one term, or make the others uncorrelated, as in:\n"
-            f"    {suggestion}"
+            f"    {suggestion}{note}"
         )
     return ValueError(
         "statsmodels MixedLM cannot fit correlated random slopes for crossed factors "
@@ -559,8 +676,14 @@ def _cannot_fit(parsed: _Parsed, blocks: list[_Block], data: pd.DataFrame, env: 
         "random effects, which statsmodels allows for one grouping factor only (its `groups`), "
         "with every other random term nested inside it. The nearest model it can fit makes "
         "the other random effects uncorrelated (variance components):\n"
-        f"    {suggestion}"
+        f"    {suggestion}{note}"
     )
+
+
+def _factor_column(slope: str) -> str | None:
+    """The column of a factor slope written ``f``, ``C(f)`` or ``Q('f')``, else ``None``."""
+    m = re.fullmatch(r"\s*C\((.*?)\)\s*", slope)
+    return _column_name(m.group(1) if m else slope)
 
 
 # --------------------------------------------------------------------------
@@ -585,6 +708,18 @@ def _check_names(names, where: str, data: pd.DataFrame, env: Mapping) -> None:
             f"column {name!r} (used in {where}) is not in data; its columns are "
             f"{list(data.columns)}"
         )
+
+
+def _check_functions(code: str, where: str, namespace: Mapping) -> None:
+    """Raise ``ValueError`` for a function that patsy will not find, with what to write."""
+    bare = _STRING.sub(" ", code)
+    for m in re.finditer(r"(?<![\w.])([^\W\d]\w*)\s*\(", bare):
+        fn = m.group(1)
+        if fn in namespace or fn in _PATSY_NAMES or fn in _PY_NAMES or keyword.iskeyword(fn):
+            continue
+        hint = (f"; {fn}() is R's: write {_R_FUNCTIONS[fn]} instead" if fn in _R_FUNCTIONS
+                else "; import it, or use a numpy function such as np.log(x)")
+        raise ValueError(f"function {fn!r} (used in {where}) is not defined{hint}")
 
 
 def _drop_missing(data: pd.DataFrame, columns: list[str], missing: str) -> pd.DataFrame:
@@ -631,6 +766,12 @@ def mixedlm(formula: str, data: pd.DataFrame, **kw) -> MixedLM:
         Intercept and slope independent (uncorrelated):
         ``groups=g, re_formula="1", vc_formula={"x": "0 + x"}``; each further
         slope gets its own variance component. Same as ``(1|g) + (0 + x|g)``.
+        For a factor ``f``, ``(1 + f||g)`` is ``(1|g) + (0 + f|g)`` as in lme4
+        (see the notes).
+
+    R spellings are read as lme4 reads them: ``factor(x)`` (or
+    ``as.factor(x)``) becomes ``C(x)``, and a column whose name is a Python
+    keyword (``yield``, ``class``) is written ``Q('yield')`` for patsy.
     ``(1|a/b)``
         b nested in a; the same as ``(1|a) + (1|a:b)``:
         ``groups=a, re_formula="1", vc_formula={"a:b": "0 + C(b)"}``.
@@ -711,14 +852,18 @@ def mixedlm(formula: str, data: pd.DataFrame, **kw) -> MixedLM:
       (1|item)`` with crossed subjects and items raises ``ValueError``
       suggesting ``(1 + x||subj) + (1|item)``; the same holds for nested
       terms such as ``(1 + x|a:b)`` next to ``(1|a)``.
-    * ``||`` with a factor. In lme4 ``(1 + f||g)`` does not split a factor
-      ``f`` into independent columns either: it fits ``(1|g) + (0 + f|g)``,
-      with a full covariance matrix between the levels of ``f``. Here the
-      ``||`` translation (one variance component per term) is the same as
-      lme4's only for numeric covariates; for a factor the term ``f`` becomes
-      one variance component with a column per level of ``f`` within each
-      group and one shared variance, i.e. lme4's ``(1|g) + (1|g:f)``, the
-      compound-symmetry model of a repeated-measures ANOVA.
+    * ``||`` with a factor. lme4's ``||`` splits the effects on the terms
+      of their formula, not on the columns of the design: ``(1 + f||g)`` with
+      a factor ``f`` is ``(1|g) + (0 + f|g)``, a full covariance matrix for the
+      levels of ``f`` that is uncorrelated with the intercept. This function
+      fits that same model (``groups=g, re_formula="0 + f"``, the intercept a
+      variance component). With every level of ``f`` present, the intercept's
+      variance and the common part of ``f``'s covariance matrix are not
+      separately identified (only their sum is), in lme4 as here: compare
+      log-likelihoods and fixed effects, not the split. To give the factor one
+      variance instead (the compound-symmetry model of a repeated-measures
+      ANOVA, the split afex's ``expand_re`` makes possible), write
+      ``(1|g) + (1|g:f)``.
     * Crossed factors are fitted as one group of all rows, with dense
       matrices of size n x n: fine for a few thousand rows, slow beyond.
 
@@ -738,7 +883,8 @@ def mixedlm(formula: str, data: pd.DataFrame, **kw) -> MixedLM:
     """
     if not isinstance(data, pd.DataFrame):
         raise ValueError(f"data must be a pandas DataFrame, got {type(data).__name__}")
-    parsed = _parse(formula)
+    if not isinstance(formula, str):
+        raise ValueError(f"formula must be a string, got {type(formula).__name__}")
     clash = [k for k in _RESERVED if k in kw]
     if clash:
         raise ValueError(f"{clash} are set from the formula's random terms; do not pass them")
@@ -754,6 +900,7 @@ def mixedlm(formula: str, data: pd.DataFrame, **kw) -> MixedLM:
         namespace = {k: v for ns in reversed(env_arg._namespaces) for k, v in ns.items()}
     else:
         raise ValueError(f"eval_env must be an int or a mapping, got {type(env_arg).__name__}")
+    parsed = _parse(formula, namespace, data.columns)
     missing = kw.pop("missing", "drop")
     if missing not in ("drop", "none", "raise"):
         raise ValueError(f"missing must be 'drop', 'none' or 'raise', got {missing!r}")
@@ -765,6 +912,7 @@ def mixedlm(formula: str, data: pd.DataFrame, **kw) -> MixedLM:
     _check_names(response_vars, f"the response {parsed.response!r}", data, namespace)
     _check_names(fixed_vars, f"the fixed part {parsed.fixed!r}", data, namespace)
     slope_vars: list[str] = []
+    slope_terms = [s for t in parsed.terms for s in t.slopes]
     for t in parsed.terms:
         for s in t.slopes:
             names = _variables(s)
@@ -777,11 +925,20 @@ def mixedlm(formula: str, data: pd.DataFrame, **kw) -> MixedLM:
                 f"data; its columns are {list(data.columns)}"
             )
     grouping_vars = list(dict.fromkeys(g for t in parsed.terms for g in t.grouping))
-    env = {k: namespace[k] for k in {*response_vars, *fixed_vars, *slope_vars} if k in namespace}
+    called = {m.group(1) for code in [parsed.response, parsed.fixed, *slope_terms]
+              for m in re.finditer(r"(?<![\w.])([^\W\d]\w*)\s*\(", _STRING.sub(" ", code))}
+    env = {k: namespace[k] for k in {*response_vars, *fixed_vars, *slope_vars, *called}
+           if k in namespace}
     try:
         patsy.ModelDesc.from_formula(f"{parsed.response} ~ {parsed.fixed}")
     except _PATSY_ERRORS as err:
-        raise ValueError(f"cannot read the fixed part {parsed.fixed!r}: {err}") from None
+        raise ValueError(f"cannot read the fixed part {parsed.fixed!r}: {err}"
+                         f"{_spelling_hint(parsed.response + ' ~ ' + parsed.fixed, namespace)}"
+                         ) from None
+    _check_functions(f"{parsed.response} ~ {parsed.fixed}", "the fixed part", namespace)
+    for t in parsed.terms:
+        for s in t.slopes:
+            _check_functions(s, f"the random term {t.text!r}", namespace)
 
     response_column = _column_name(parsed.response)
     if response_column in data.columns:
@@ -808,7 +965,8 @@ def mixedlm(formula: str, data: pd.DataFrame, **kw) -> MixedLM:
             n_response = patsy.dmatrix(f"0 + {parsed.response}", work,
                                        eval_env=patsy.EvalEnvironment([env])).shape[1]
         except _PATSY_ERRORS as err:
-            raise ValueError(f"cannot evaluate the response {parsed.response!r}: {err}") from None
+            raise ValueError(f"cannot evaluate the response {parsed.response!r}: {err}"
+                             f"{_spelling_hint(parsed.response, namespace)}") from None
         if n_response != 1:
             raise ValueError(f"the response {parsed.response!r} must be one numeric column")
 
@@ -837,7 +995,8 @@ def mixedlm(formula: str, data: pd.DataFrame, **kw) -> MixedLM:
             **kw,
         )
     except _PATSY_ERRORS as err:
-        raise ValueError(f"patsy cannot build the model for {formula!r}: {err}") from None
+        raise ValueError(f"patsy cannot build the model for {formula!r}: {err}"
+                         f"{_spelling_hint(fixed_formula, namespace)}") from None
     model._lme4_formula = formula
     model._random_terms = list(parsed.terms)
     model._statsmodels_args = {

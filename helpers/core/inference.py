@@ -615,8 +615,10 @@ def anova(result) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        One row per fixed-effect term in formula order (the intercept is not
-        tested), indexed by the term names as patsy writes them, with columns
+        One row per fixed-effect term (the intercept is not tested), in R's order
+        (main effects first, then two-way interactions and so on, each in the
+        order of the formula, as lmerTest and afex list them), indexed by the
+        term names as patsy writes them, with columns
 
         ``NumDF``  numerator degrees of freedom (rank of the hypothesis),
         ``DenDF``  Satterthwaite denominator degrees of freedom,
@@ -692,13 +694,19 @@ def anova(result) -> pd.DataFrame:
 
 
 def _formula_order(model, names):
-    """``names`` sorted as the terms appear in the formula (patsy's design puts
-    categorical terms before numeric ones; lmerTest, and this table, follow the formula)."""
+    """``names`` in the order R's ``terms()`` gives them, as lmerTest and afex print them.
+
+    R sorts the terms of a formula by their order of interaction (main effects, then
+    two-way interactions, ...) and, within an order, by where they first appear in the
+    expanded formula: ``a*b + c`` gives ``a, b, c, a:b``. patsy keeps the expansion order
+    (``a, b, a:b, c``) and puts categorical terms before numeric ones in the design.
+    """
     from patsy import ModelDesc
 
     formula = getattr(model, "formula", None)
     if not isinstance(formula, str):
         return names
-    written = [t.name() for t in ModelDesc.from_formula(formula).rhs_termlist]
-    position = {name: i for i, name in enumerate(written)}
-    return sorted(names, key=lambda n: position.get(n, len(written)))
+    written = ModelDesc.from_formula(formula).rhs_termlist
+    position = {t.name(): (len(t.factors), i) for i, t in enumerate(written)}
+    last = (float("inf"), len(written))
+    return sorted(names, key=lambda n: position.get(n, last))
