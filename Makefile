@@ -7,12 +7,15 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8000
 
-.PHONY: help venv book test student bench check serve lab clean
+.PHONY: help venv book test student wheelhouse bench check serve lab clean
 
 help:
 	@echo "make book   build the site into _build/html (executes every notebook)"
 	@echo "make test   run the whole test suite"
 	@echo "make student  write the student notebooks (no solutions) and a zip to _build/student"
+	@echo "make wheelhouse  download the student packages as wheels, per system and Python,"
+	@echo "            into _build/wheelhouse for installs without the internet"
+	@echo "            (TARGET=windows-amd64 make wheelhouse for one system)"
 	@echo "make bench  print execution and build times"
 	@echo "make check  check that this computer is ready for the notebooks"
 	@echo "make serve  serve the built site on http://127.0.0.1:$(PORT)"
@@ -36,6 +39,11 @@ test: $(STAMP)
 
 student: $(STAMP)
 	$(BIN)/python tools/student.py _build/student
+
+# Wheels for installing the student notebooks without the internet (tools/wheelhouse.py).
+# TARGET picks one system or one system-and-Python, e.g. TARGET=macos-arm64-py3.12.
+wheelhouse: $(STAMP)
+	$(BIN)/python tools/wheelhouse.py _build/wheelhouse $(if $(TARGET),--target $(TARGET))
 
 bench: $(STAMP)
 	$(BIN)/python tools/bench.py

@@ -26,7 +26,7 @@ def test_a_missing_package_is_named_with_the_fix(monkeypatch):
     assert check_setup.run(out=lines.append) == 1
     text = "\n".join(lines)
     assert "package pingouin is not installed (needs pingouin==0.7.0)" in text
-    assert "pip install -r requirements.txt" in text
+    assert "pip install -r requirements-student.txt" in text
     assert "All is ready" not in text
 
 
@@ -50,5 +50,29 @@ def test_a_missing_data_file_is_named(monkeypatch, tmp_path):
 
 
 def test_old_python_is_refused():
-    assert "too old" in check_setup.check_python((3, 8))[0]
-    assert check_setup.check_python((3, 11)) == []
+    assert "too old" in check_setup.check_python((3, 10, 12))[0]
+    # 3.11.0 to 3.11.4 too: a pinned package needs 3.11.5 (see tests/test_install.py)
+    assert "install Python 3.11.5 or newer" in check_setup.check_python((3, 11, 4))[0]
+    assert check_setup.check_python((3, 11, 5)) == []
+    assert check_setup.check_python((3, 13, 0)) == []
+
+
+def test_the_checked_pins_are_what_the_notebooks_need():
+    assert check_setup.REQUIREMENTS.name == "requirements-student.txt"
+    pins = check_setup._pins(check_setup.REQUIREMENTS)
+    assert {"numpy", "pandas", "statsmodels", "pingouin", "jupyterlab"} <= set(pins)
+    assert not {"jupyter-book", "Sphinx", "playwright", "pytest"} & set(pins)
+
+
+def test_the_set_up_check_runs_before_the_scientific_stack_is_importable():
+    """`python -m helpers.check_setup` must be able to say what is missing, so neither it
+    nor `import helpers` may import numpy, pandas or statsmodels at start-up."""
+    import subprocess
+    import sys
+
+    code = ("import sys, helpers, helpers.check_setup\n"
+            "heavy = {'numpy', 'pandas', 'scipy', 'statsmodels'} & set(sys.modules)\n"
+            "print(sorted(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"

@@ -6,7 +6,8 @@ For each notebook in the book (the chapters and the appendix notebooks), the cel
 ``solution`` are dropped, the exercise directives become plain Markdown that Jupyter
 renders, outputs are cleared, and a first cell says where the solutions are. The folder
 gets what the notebooks need to run on a participant's laptop (the helpers package, the
-data, the pinned requirements), and a zip of it all: OUTDIR/mixed-models-student.zip.
+data, and requirements-student.txt: only the packages the notebooks need, not the ones that
+build and test the book), and a zip of it all: OUTDIR/mixed-models-student.zip.
 """
 from __future__ import annotations
 
@@ -18,9 +19,13 @@ from pathlib import Path
 
 import nbformat
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from wheelhouse import python_floor  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "mixed-models-student"
-SUPPORT = ["helpers", "data", "requirements.txt", "pyproject.toml", "LICENSE", "LICENSE-TEXT.md"]
+SUPPORT = ["helpers", "data", "requirements-student.txt", "pyproject.toml", "LICENSE",
+           "LICENSE-TEXT.md"]
 
 EXERCISE = re.compile(
     r"```\{exercise\}\s*(?P<title>[^\n]*)\n(?P<options>(?::[^\n]*\n)*)\n?(?P<body>.*?)\n```",
@@ -63,6 +68,24 @@ def student_version(nb):
     return out
 
 
+def student_readme() -> str:
+    """The README of the student folder: how to install, check and start."""
+    return (
+        "# Mixed Models in Python: student notebooks\n\n"
+        f"Set up once, in this folder (Python {python_floor()} or newer):\n\n"
+        "```bash\npython3 -m venv .venv\n"
+        ".venv/bin/pip install -r requirements-student.txt\n"
+        ".venv/bin/python -m helpers.check_setup\n.venv/bin/jupyter lab\n```\n\n"
+        "On Windows use `py -m venv .venv` and `.venv\\Scripts\\` instead of `.venv/bin/`. "
+        "Without the internet, install from the wheel folder your teacher hands out for your "
+        "system and Python instead:\n\n"
+        "```bash\n.venv/bin/pip install --no-index --find-links PATH/TO/WHEELS "
+        "-r requirements-student.txt\n```\n\n"
+        "The notebooks are in `chapters/`; the data they load are in `data/`. Nothing needs "
+        "the internet once the packages are installed.\n"
+    )
+
+
 def write_student(outdir: Path) -> Path:
     """Write the student folder and zip into ``outdir``; return the zip's path."""
     folder = outdir / NAME
@@ -79,15 +102,7 @@ def write_student(outdir: Path) -> Path:
                             ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "cases"))
         else:
             shutil.copy2(src, folder / name)
-    (folder / "README.md").write_text(
-        "# Mixed Models in Python: student notebooks\n\n"
-        "Set up once (Python 3.10 or newer):\n\n"
-        "```bash\npython3 -m venv .venv\n.venv/bin/pip install -r requirements.txt\n"
-        ".venv/bin/python -m helpers.check_setup\n.venv/bin/jupyter lab\n```\n\n"
-        "On Windows use `.venv\\Scripts\\` instead of `.venv/bin/`. The notebooks are in "
-        "`chapters/`; the data they load are in `data/`. Nothing needs the internet once the "
-        "packages are installed.\n"
-    )
+    (folder / "README.md").write_text(student_readme())
     archive = outdir / f"{NAME}.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
         for path in sorted(folder.rglob("*")):
