@@ -3,6 +3,8 @@
 * MathJax 2.7 comes from the PyPI package ``jupyter-server-mathjax`` (pinned in
   requirements.txt). This extension points Sphinx's ``mathjax_path`` at a copy inside
   ``_static/mathjax`` and copies the files there when the HTML build finishes.
+* myst-nb's execution table (``{nb-exec-table}``) marks each notebook with an emoji that
+  the site's font does not draw; this extension writes "ran" or "failed" instead.
 * jupyter-book always loads sphinx-thebe, which puts scripts on every page that point at
   a CDN and declare the same constant twice (a console error). The book does not offer
   live code in the browser (readers run the notebooks), so those scripts are removed.
@@ -73,8 +75,15 @@ def _drop_thebe(app, pagename, templatename, context, doctree):
             context[key] = [asset for asset in context[key] if not _is_thebe(asset)]
 
 
+def _plain_status(ok) -> str:
+    return "ran" if ok is True else "failed"
+
+
 def setup(app):
     _source()  # fail early, with a clear message, if the package is missing
+    from myst_nb.ext import execution_tables
+
+    execution_tables._key2transform["succeeded"] = _plain_status
     app.connect("config-inited", _set_path, priority=900)
     app.connect("html-page-context", _drop_thebe, priority=900)
     app.connect("build-finished", _copy)

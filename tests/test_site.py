@@ -48,3 +48,12 @@ def test_chapter_pages_have_figures_exercises_and_hidden_solutions(build, file):
     assert len(solutions) >= 2
     # the download button offers the notebook itself
     assert re.search(r'_sources/chapters/[\w-]+\.ipynb', html), "no .ipynb download link"
+
+
+@pytest.mark.slow
+def test_the_execution_table_says_ran_in_words(build):
+    """myst-nb marks each notebook with an emoji the site's font lacks; the book writes words."""
+    html = _page("appendix/workshop")
+    table = html[html.index("Status"):]
+    assert "\u2705" not in html and "\u274c" not in html
+    assert table.count(">ran<") >= len([f for f in toc_files() if f.startswith("chapters/")])
