@@ -12,8 +12,10 @@ chapter (or a reader) needs.
 The public API (a contract: code outside the book calls it exactly so)::
 
     helpers.load(name), helpers.datasets()           # data shipped in data/
+    helpers.r_reference(name)                        # what R computed for a reference case
     helpers.describe_design(df, subject, factors)    # within / between / nested, per factor
     helpers.mixedlm(formula, data, **kw)             # lme4 formula -> unfitted statsmodels MixedLM
+    helpers.lmer(formula, data, REML=True)           # lme4's algorithm (helpers.engine), fitted
     helpers.fit_all(model, reml=True)                # every optimizer, like lme4's allFit
     helpers.is_singular(result, tol=1e-4)            # like lme4's isSingular
     helpers.anova(result)                            # Type III F tests, Satterthwaite df (lmerTest)
@@ -27,42 +29,74 @@ The public API (a contract: code outside the book calls it exactly so)::
     helpers.simulate_nested_slopes, nested_plot      # pupils in classes in schools, with slopes
     helpers.statsmodels_call(model), translation_table(formulas, data)   # lme4 -> smf.mixedlm code
     helpers.simulate_dropout, complete_case_anova, random_intercept_lmm,  # chapter 4: dropout
-    helpers.missing_data_study, summarize_study, plot_study, dropout_means, plot_dropout_means
+    helpers.summarize_study, plot_study, dropout_means, plot_dropout_means
     helpers.by_subject_test, by_item_test, min_f_prime, crossed_lmm_test, fit_crossed,
-    helpers.crossed_recovery, simulate_false_positives, rejection_rates, rejection_rate_plot
+    helpers.rejection_rates, rejection_rate_plot
 """
-from .core.compare import lrt
-from .core.data import datasets, load
-from .core.design import describe_design
-from .core.fitting import fit_all, is_singular
-from .core.formula import mixedlm
-from .core.inference import anova
-from .core.plots import caterpillar_plot, interaction_plot, residual_plots, spaghetti_plot
-from .core.translate import statsmodels_call, translation_table
-from .core.varcorr import varcorr
-from .core.warnings_report import report_warnings
-from .studies.crossed import (by_item_test, by_subject_test, crossed_lmm_test, crossed_recovery,
-                              fit_crossed, min_f_prime, rejection_rate_plot, rejection_rates,
-                              simulate_false_positives)
-from .studies.missing import (complete_case_anova, dropout_means, missing_data_study,
-                              plot_dropout_means, plot_study, random_intercept_lmm,
-                              simulate_dropout, summarize_study)
-from .studies.simulate import (knock_out, simulate_crossed, simulate_mixed_design,
-                               simulate_nested, simulate_random_slopes, simulate_two_within)
-from .studies.slopes import blup_lines, lattice_plot, ols_lines, shrinkage_plot
-from .studies.structures import nested_plot, simulate_nested_slopes
+import importlib
 
-__all__ = [
-    "by_subject_test", "by_item_test", "min_f_prime", "crossed_lmm_test", "fit_crossed",
-    "crossed_recovery", "simulate_false_positives", "rejection_rates", "rejection_rate_plot",
-    "simulate_dropout", "complete_case_anova", "random_intercept_lmm", "missing_data_study",
-    "summarize_study", "plot_study", "dropout_means", "plot_dropout_means",
-    "simulate_nested_slopes", "nested_plot", "statsmodels_call", "translation_table",
-    "load", "datasets", "describe_design",
-    "mixedlm", "fit_all", "is_singular", "anova", "lrt",
-    "spaghetti_plot", "interaction_plot", "caterpillar_plot", "residual_plots",
-    "report_warnings",
-    "varcorr", "ols_lines", "blup_lines", "lattice_plot", "shrinkage_plot",
-    "simulate_mixed_design", "simulate_two_within", "simulate_random_slopes",
-    "simulate_crossed", "simulate_nested", "knock_out",
-]
+# Public name -> the module that defines it. Names are imported on first use, so that
+# `python -m helpers.check_setup` can run (and say what is missing) on a computer where
+# numpy, pandas or statsmodels are not installed yet.
+_API = {
+    "by_subject_test": "studies.crossed",
+    "by_item_test": "studies.crossed",
+    "min_f_prime": "studies.crossed",
+    "crossed_lmm_test": "studies.crossed",
+    "fit_crossed": "studies.crossed",
+    "rejection_rates": "studies.crossed",
+    "rejection_rate_plot": "studies.crossed",
+    "simulate_dropout": "studies.missing",
+    "complete_case_anova": "studies.missing",
+    "random_intercept_lmm": "studies.missing",
+    "summarize_study": "studies.missing",
+    "plot_study": "studies.missing",
+    "dropout_means": "studies.missing",
+    "plot_dropout_means": "studies.missing",
+    "simulate_nested_slopes": "studies.structures",
+    "nested_plot": "studies.structures",
+    "statsmodels_call": "core.translate",
+    "translation_table": "core.translate",
+    "load": "core.data",
+    "datasets": "core.data",
+    "r_reference": "core.data",
+    "describe_design": "core.design",
+    "mixedlm": "core.formula",
+    "lmer": "engine",
+    "fit_all": "core.fitting",
+    "is_singular": "core.fitting",
+    "anova": "core.inference",
+    "lrt": "core.compare",
+    "spaghetti_plot": "core.plots",
+    "interaction_plot": "core.plots",
+    "caterpillar_plot": "core.plots",
+    "residual_plots": "core.plots",
+    "report_warnings": "core.warnings_report",
+    "varcorr": "core.varcorr",
+    "ols_lines": "studies.slopes",
+    "blup_lines": "studies.slopes",
+    "lattice_plot": "studies.slopes",
+    "shrinkage_plot": "studies.slopes",
+    "simulate_mixed_design": "studies.simulate",
+    "simulate_two_within": "studies.simulate",
+    "simulate_random_slopes": "studies.simulate",
+    "simulate_crossed": "studies.simulate",
+    "simulate_nested": "studies.simulate",
+    "knock_out": "studies.simulate",
+}
+
+__all__ = list(_API)
+
+
+def __getattr__(name):
+    try:
+        module = _API[name]
+    except KeyError:
+        raise AttributeError(f"module 'helpers' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

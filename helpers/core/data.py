@@ -1,13 +1,17 @@
 """Data shipped with the book, in the repository's ``data/`` folder.
 
 Every file listed here is described, with its source and licence, in
-``data/README.md`` (the codebook).
+``data/README.md`` (the codebook). :func:`r_reference` reads the values R
+computed for the book's reference cases (``data/reference/*.json``, written by
+``tests/r/reference.R``), so a chapter can put R's answer beside its own.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-import pandas as pd
+# pandas is imported inside the functions, so that helpers.check_setup can read this
+# module's registry on a computer where pandas is not installed yet.
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 
@@ -28,6 +32,16 @@ _REGISTRY: dict[str, tuple[str, str]] = {
         "lme4's Penicillin: diameter (mm) of the zone of inhibition of 6 penicillin samples "
         "on each of 24 plates, crossed (Davies and Goldsmith, 1972).",
     ),
+    "insteval": (
+        "insteval.csv.gz",
+        "lme4's InstEval: 73,421 ratings (1-5) of lectures by students at ETH Zurich, "
+        "2,972 students (s) crossed with 1,128 lecturers (d).",
+    ),
+    "machines": (
+        "machines.csv",
+        "nlme's Machines: productivity score of 6 workers, each on 3 machines (A, B, C) "
+        "3 times (Milliken and Johnson, 1992).",
+    ),
 }
 
 
@@ -46,6 +60,8 @@ def datasets() -> pd.DataFrame:
     >>> "seed_toy" in helpers.datasets().index
     True
     """
+    import pandas as pd
+
     rows = [
         {"name": name, "file": f"data/{file}", "description": text}
         for name, (file, text) in sorted(_REGISTRY.items())
@@ -92,4 +108,42 @@ def load(name: str) -> pd.DataFrame:
             f"data set {name!r} should be at {path} but that file is missing; "
             "restore it from the repository (git checkout -- data/)."
         )
+    import pandas as pd
+
     return pd.read_csv(path)
+
+
+def r_reference(name: str) -> dict:
+    """What R (lme4, lmerTest, afex) reported for one of the book's reference cases.
+
+    Parameters
+    ----------
+    name : str
+        A file name in ``data/reference/`` without ``.json``, for example
+        ``"sleepstudy"``.
+
+    Returns
+    -------
+    dict
+        The JSON object the committed R script wrote: ``logLik``, ``fixef``,
+        ``varcorr``, ``anova`` and so on (see ``data/reference/README.md``).
+
+    Raises
+    ------
+    ValueError
+        If there is no such case; the message lists the cases there are.
+
+    Examples
+    --------
+    >>> import helpers
+    >>> round(helpers.r_reference("sleepstudy")["logLik"], 2)
+    -871.81
+    """
+    folder = DATA_DIR / "reference"
+    known = sorted(p.stem for p in folder.glob("*.json"))
+    if not isinstance(name, str) or name not in known:
+        raise ValueError(
+            f"no R reference case {name!r}; data/reference/ holds: {', '.join(known)}. "
+            "A new case is added to tests/r/reference.R, which writes the file."
+        )
+    return json.loads((folder / f"{name}.json").read_text())
