@@ -111,3 +111,22 @@ def test_stated_time_agrees_with_the_estimate(path):
     assert stated is not None, "the opening box needs '**Time:** about N minutes'"
     assert 0.85 * estimate <= stated <= 1.2 * estimate, (
         f"{path.name} states {stated} minutes; tools/chapter_time.py estimates {estimate}")
+
+
+@pytest.mark.parametrize("number", [3, 4, 5, 6, 7, 8])
+def test_chapters_show_the_statsmodels_call_a_reader_would_write(number):
+    """helpers does what statsmodels lacks; the model itself is fitted in plain sight."""
+    path = next(CHAPTERS.glob(f"{number:02d}_*.ipynb"))
+    calls = [source for _, _, source in _code_cells(path)
+             if re.search(r"\bsmf\.mixedlm\(|\bsm\.MixedLM\b|MixedLM\.from_formula\(", source)]
+    assert calls, f"{path.name} never writes the statsmodels call itself"
+
+
+@pytest.mark.parametrize("number", [4, 6])
+def test_simulation_chapters_write_their_loop_in_the_notebook(number):
+    """DeBruine and Barr: the reader sees the data-generating call inside the loop."""
+    path = next(CHAPTERS.glob(f"{number:02d}_*.ipynb"))
+    loops = [source for _, cell, source in _code_cells(path)
+             if re.search(r"^\s*for\b", source, re.M) and "helpers.simulate_" in source
+             and "solution" not in cell.get("metadata", {}).get("tags", [])]
+    assert loops, f"{path.name} should show its simulation loop"
