@@ -36,8 +36,9 @@ __all__ = ["lrt", "n_params", "reference_distribution"]
 
 def n_params(result) -> int:
     """Number of estimated parameters: fixed effects, random-effect (co)variances, the scale."""
-    r = fitted_result(result, "n_params")
-    return int(r.k_fe + r.k_re2 + r.k_vc + 1)
+    from ..engine.results import likelihood_summary
+
+    return int(likelihood_summary(result)["n_params"])
 
 
 # --------------------------------------------------------------------------------------
@@ -54,8 +55,17 @@ def _variance_parameters(result):
     slope on ``groups`` when it has one column per group (named after the component,
     or ``(Intercept)`` for a column of ones), else an intercept for its own factor.
     """
+    from ..engine.results import LmerResult
     from .varcorr import varcorr
 
+    if isinstance(result, LmerResult):  # lme4's own names already
+        table = result.varcorr()
+        table = table[table["grp"] != "Residual"]
+        variances = {(str(g), str(v1)) for g, v1, v2 in
+                     zip(table["grp"], table["var1"], table["var2"]) if pd.isna(v2)}
+        covariances = {(str(g), frozenset((str(v1), str(v2)))) for g, v1, v2 in
+                       zip(table["grp"], table["var1"], table["var2"]) if not pd.isna(v2)}
+        return variances, covariances
     res = fitted_result(result, "lrt")
     model = res.model
     table = varcorr(res)
@@ -108,10 +118,9 @@ def reference_distribution(reduced, full) -> list[tuple[float, int]]:
         reduced model's variance parameters are not all in the full model; the
         message says what differs and offers ``method="bootstrap"``.
     """
-    r0, r1 = fitted_result(reduced, "lrt (reduced)"), fitted_result(full, "lrt (full)")
-    df = n_params(r1) - n_params(r0)
-    var0, cov0 = _variance_parameters(r0)
-    var1, cov1 = _variance_parameters(r1)
+    df = n_params(full) - n_params(reduced)
+    var0, cov0 = _variance_parameters(reduced)
+    var1, cov1 = _variance_parameters(full)
     bootstrap = ('use a parametric bootstrap instead: helpers.lrt(reduced, full, '
                  'method="bootstrap", nsim=1000, seed=1)')
     lost = (var0 - var1) | (cov0 - cov1)
@@ -287,8 +296,9 @@ def lrt(reduced, full, boundary: bool = False, *, method: str = "chi2", nsim: in
 
     Parameters
     ----------
-    reduced, full : statsmodels MixedLMResults
-        Fits of nested models to the same rows. To compare fixed effects, fit
+    reduced, full : statsmodels MixedLMResults or helpers.lmer results
+        Fits of nested models to the same rows (the two kinds may be mixed: their
+        log-likelihoods have the same definition). To compare fixed effects, fit
         both by maximum likelihood (``fit(reml=False)``): REML likelihoods of
         models with different fixed effects are not comparable, and this
         function refuses them.
@@ -346,29 +356,32 @@ def lrt(reduced, full, boundary: bool = False, *, method: str = "chi2", nsim: in
     >>> int(helpers.lrt(m0, m1)["df"])
     2
     """
-    r0, r1 = fitted_result(reduced, "lrt (reduced)"), fitted_result(full, "lrt (full)")
+    from ..engine.results import likelihood_summary
+
+    s0, s1 = likelihood_summary(reduced), likelihood_summary(full)
     if method not in ("chi2", "bootstrap"):
         raise ValueError(f"method must be 'chi2' or 'bootstrap', got {method!r}")
-    if r0.nobs != r1.nobs:
+    if s0["nobs"] != s1["nobs"]:
         raise ValueError(
-            f"the models were fitted to different numbers of rows ({r0.nobs} and {r1.nobs}); "
-            "fit both to the same rows (drop missing values once, before both fits)"
+            f"the models were fitted to different numbers of rows ({s0['nobs']} and "
+            f"{s1['nobs']}); fit both to the same rows (drop missing values once, before "
+            "both fits)"
         )
-    same_fixed = list(r0.model.exog_names) == list(r1.model.exog_names)
-    if (r0.method == "REML" or r1.method == "REML") and not same_fixed:
+    same_fixed = s0["exog_names"] == s1["exog_names"]
+    if (s0["method"] == "REML" or s1["method"] == "REML") and not same_fixed:
         raise ValueError(
             "REML log-likelihoods of models with different fixed effects cannot be compared; "
             "refit both with fit(reml=False)"
         )
-    if r0.method != r1.method:
+    if s0["method"] != s1["method"]:
         raise ValueError("one model was fitted by REML and the other by ML; fit both the same way")
-    df = n_params(r1) - n_params(r0)
+    df = s1["n_params"] - s0["n_params"]
     if df < 1:
         raise ValueError(
-            f"'full' has {n_params(r1)} parameters and 'reduced' {n_params(r0)}: pass the "
+            f"'full' has {s1['n_params']} parameters and 'reduced' {s0['n_params']}: pass the "
             "smaller model first"
         )
-    chi2 = 2 * (r1.llf - r0.llf)
+    chi2 = 2 * (s1["llf"] - s0["llf"])
     if chi2 < -1e-6:
         warnings.warn(
             f"the fuller model's log-likelihood is lower by {-chi2 / 2:.4g}: one of the fits "
@@ -376,10 +389,20 @@ def lrt(reduced, full, boundary: bool = False, *, method: str = "chi2", nsim: in
             UserWarning, stacklevel=2,
         )
     chi2 = max(chi2, 0.0)
-    out = {"chi2": chi2, "df": df, "p": np.nan, "llf_reduced": r0.llf, "llf_full": r1.llf}
+    out = {"chi2": chi2, "df": df, "p": np.nan, "llf_reduced": s0["llf"],
+           "llf_full": s1["llf"]}
     if method == "bootstrap":
         if isinstance(nsim, bool) or not isinstance(nsim, (int, np.integer)) or nsim < 1:
             raise ValueError(f"nsim must be a positive integer, got {nsim!r}")
+        from ..engine.results import LmerResult
+
+        if isinstance(reduced, LmerResult) or isinstance(full, LmerResult):
+            raise ValueError(
+                "the parametric bootstrap refits statsmodels models: fit both models with "
+                "helpers.mixedlm(...).fit() (or smf.mixedlm) and pass those fits; for "
+                "helpers.lmer fits, use boundary=True where a chi-square mixture applies")
+        r0 = fitted_result(reduced, "lrt(method='bootstrap') (reduced)")
+        r1 = fitted_result(full, "lrt(method='bootstrap') (full)")
         p, simulated, _ = _bootstrap(r0, r1, chi2, int(nsim), seed, tuple(optimizers))
         out["p"] = float(p)
         out["nsim"] = len(simulated)
@@ -387,7 +410,7 @@ def lrt(reduced, full, boundary: bool = False, *, method: str = "chi2", nsim: in
         series.attrs["reference"] = f"parametric bootstrap ({len(simulated)} replicates)"
         series.attrs["bootstrap"] = simulated
         return series
-    components = reference_distribution(r0, r1) if boundary else [(1.0, df)]
+    components = reference_distribution(reduced, full) if boundary else [(1.0, df)]
     out["p"] = float(np.clip(_mixture_sf(chi2, components), 0, 1))
     series = pd.Series(out)
     series.attrs["reference"] = _mixture_text(components)

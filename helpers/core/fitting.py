@@ -370,6 +370,10 @@ def is_singular(result, tol=1e-4) -> bool:
     >>> is_singular(result)          # the subject variance is estimated at 0
     True
     """
+    from ..engine.results import LmerResult, is_singular as lmer_is_singular
+
+    if isinstance(result, LmerResult):
+        return lmer_is_singular(result, tol)
     fitted_result(result, "is_singular")
     if isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating)) or not tol > 0:
         raise ValueError(f"tol must be a positive number, got {tol!r}")

@@ -666,6 +666,12 @@ def anova(result) -> pd.DataFrame:
     The same table with sum-to-zero coding, ``C(Condition_1, Sum)`` etc.,
     and the same numbers as ``anova(lmer(...), type = 3)`` in R.
     """
+    from ..engine.results import LmerResult
+
+    if isinstance(result, LmerResult):
+        from ..engine.satterthwaite import anova as lmer_anova
+
+        return lmer_anova(result)
     res = fitted_result(result, "anova")
     contrasts = _type3_contrasts(res.model)
     if not contrasts:

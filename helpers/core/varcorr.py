@@ -64,6 +64,10 @@ def varcorr(result) -> pd.DataFrame:
     2   Subject  (Intercept)  Days    9.605   0.066
     3  Residual          NaN   NaN  654.940  25.592
     """
+    from ..engine.results import LmerResult
+
+    if isinstance(result, LmerResult):
+        return result.varcorr()
     res = fitted_result(result, "varcorr")
     model = res.model
     args = getattr(model, "_statsmodels_args", None) or {}
