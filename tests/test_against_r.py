@@ -25,12 +25,15 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+
+import helpers
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "r"))
 from reference_cases import CASES, CASES_DIR, REFERENCE_DIR, case_data, read_case_csv  # noqa: E402
@@ -120,6 +123,28 @@ def test_matches_r(name, group):
     assert len(rows) > 0, f"{name}: nothing compared for {group}"
     failed = rows[~rows["ok"]]
     assert failed.empty, f"{name}, {group}: {len(failed)} beyond tolerance\n" + _describe(failed)
+
+
+def test_double_bar_with_a_factor_is_the_model_lme4_fits():
+    """(1 + Machine||Worker), Machine a factor: lme4 fits (1|Worker) + (0 + Machine|Worker),
+    a 3 x 3 covariance matrix for the machines; helpers.mixedlm fits the same model, not the
+    one-variance split (1|Worker) + (1|Worker:Machine)."""
+    name = "machines"
+    ref = _reference(name)
+    assert sorted(v for g, v, w in zip(ref["varcorr"]["grp"], ref["varcorr"]["var1"],
+                                       ref["varcorr"]["var2"]) if g == "Worker.1" and w is None
+                  ) == ["MachineA", "MachineB", "MachineC"]
+    fit = compare.python_fit(name)
+    if fit.error is not None:
+        pytest.skip(f"the fit failed, see test_helpers_fit_the_case[{name}]")
+    assert fit.model._statsmodels_args["re_formula"] == "0 + Machine"
+    assert fit.model._statsmodels_args["vc_formula"] == {"Worker": "1"}
+    assert fit.result.llf == pytest.approx(ref["logLik"], abs=0.01)
+    data = read_case_csv(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        split = helpers.mixedlm("score ~ Machine + (1|Worker) + (1|Worker:Machine)", data).fit()
+    assert split.llf < ref["logLik"] - 3  # -107.84 against lme4's -104.16: another model
 
 
 def test_missing_values_are_dropped_with_a_warning():

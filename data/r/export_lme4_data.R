@@ -1,6 +1,7 @@
-# Export the data sets that ship with R's lme4 package into data/ as CSV.
+# Export the data sets that ship with R's lme4 (and nlme) packages into data/ as CSV.
 #
-#   Rscript data/r/export_lme4_data.R            # writes data/sleepstudy.csv, data/penicillin.csv
+#   Rscript data/r/export_lme4_data.R            # writes data/sleepstudy.csv, data/penicillin.csv,
+#                                                # data/insteval.csv.gz, data/machines.csv
 #   Rscript data/r/export_lme4_data.R OUTDIR     # writes them into OUTDIR instead
 #
 # The numbers are written with 15 significant digits so the CSV holds the data exactly
@@ -12,12 +13,20 @@ args <- commandArgs(trailingOnly = TRUE)
 out <- if (length(args) >= 1) args[1] else "data"
 dir.create(out, showWarnings = FALSE, recursive = TRUE)
 
-write_data <- function(df, file) {
+write_data <- function(df, file, package = "lme4") {
   for (col in names(df)) if (is.factor(df[[col]])) df[[col]] <- as.character(df[[col]])
-  write.csv(format(df, digits = 15, trim = TRUE), file.path(out, file),
+  # a large data set is written gzip-compressed (zlib's header has no time stamp, so the
+  # bytes are the same on every run)
+  target <- if (grepl("[.]gz$", file)) gzfile(file.path(out, file), "w") else file.path(out, file)
+  write.csv(format(df, digits = 15, trim = TRUE), target,
             row.names = FALSE, quote = FALSE)
-  cat(sprintf("%-16s %4d rows  lme4 %s\n", file, nrow(df), packageVersion("lme4")))
+  if (inherits(target, "connection")) close(target)
+  cat(sprintf("%-16s %5d rows  %s %s\n", file, nrow(df), package, packageVersion(package)))
 }
 
 write_data(lme4::sleepstudy, "sleepstudy.csv")
 write_data(lme4::Penicillin, "penicillin.csv")
+write_data(lme4::InstEval, "insteval.csv.gz")
+# nlme (a recommended package that comes with R) holds Machines, used to check how
+# helpers.mixedlm reads (1 + Machine || Worker) with a factor
+write_data(data.frame(nlme::Machines), "machines.csv", package = "nlme")

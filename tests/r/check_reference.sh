@@ -38,7 +38,9 @@ Rscript tests/r/reference.R "$tmp/cases" "$tmp"
 # The lme4 data sets shipped in data/ must be exactly what lme4 has.
 mkdir -p "$tmp/lme4"
 Rscript data/r/export_lme4_data.R "$tmp/lme4"
-for f in sleepstudy.csv penicillin.csv; do
-    diff -u "data/$f" "$tmp/lme4/$f" || { echo "data/$f differs from lme4's data" >&2; exit 1; }
+for f in sleepstudy.csv penicillin.csv machines.csv; do
+    diff -u "data/$f" "$tmp/lme4/$f" || { echo "data/$f differs from R's data" >&2; exit 1; }
 done
-echo "lme4 data sets agree"
+cmp data/insteval.csv.gz "$tmp/lme4/insteval.csv.gz" \
+    || { echo "data/insteval.csv.gz differs from lme4's data" >&2; exit 1; }
+echo "lme4 and nlme data sets agree"

@@ -10,7 +10,8 @@ For every case of `tests/r/reference_cases.py`, the data stored in
 ``data/reference/cases/<case>.csv`` (the file R read) are fitted with
 ``helpers.mixedlm(formula, data)`` -> ``helpers.fit_all(model, reml=True).best``
 and the answers are set against ``data/reference/<case>.json`` (lme4,
-lmerTest and afex in R). One row per quantity:
+lmerTest and afex in R); a case that statsmodels cannot fit (``statsmodels=False``
+in the registry) is fitted with ``helpers.lmer`` instead. One row per quantity:
 
 ``case, quantity, python, r, abs_diff, rel_diff, allowed, ratio, ok, tested, note``
 
@@ -50,6 +51,8 @@ if str(ROOT) not in sys.path:  # running as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
 import helpers  # noqa: E402
+from helpers import engine as lmer_engine  # noqa: E402
+from helpers.engine import satterthwaite as lmer_satterthwaite  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reference_cases import CASES, REFERENCE_DIR, get_case, read_case_csv  # noqa: E402
 
@@ -90,16 +93,21 @@ def python_fit(name: str) -> PythonFit:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            out.model = helpers.mixedlm(case.formula, data)
-            fits = helpers.fit_all(out.model, reml=case.reml)
-            out.fit_table = fits.table
-            out.result = fits.best
-            out.singular = bool(helpers.is_singular(out.result))
+            if case.statsmodels:
+                out.model = helpers.mixedlm(case.formula, data)
+                fits = helpers.fit_all(out.model, reml=case.reml)
+                out.fit_table = fits.table
+                out.result = fits.best
+                out.singular = bool(helpers.is_singular(out.result))
+            else:  # a model only helpers.lmer can fit (see the case's notes)
+                out.result = lmer_engine.lmer(case.formula, data, REML=case.reml)
+                out.singular = bool(out.result.is_singular())
         except Exception as exc:  # noqa: BLE001 - reported as a failed comparison
             out.error = f"{type(exc).__name__}: {exc}"
-        if out.result is not None:
+        if out.result is not None and case.anova:
             try:
-                out.anova = helpers.anova(out.result)
+                out.anova = (helpers.anova(out.result) if case.statsmodels
+                             else lmer_satterthwaite.anova(out.result))
             except Exception as exc:  # noqa: BLE001
                 out.anova_error = f"{type(exc).__name__}: {exc}"
     out.warnings = tuple(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
@@ -156,6 +164,12 @@ def python_varcorr(result) -> list[dict]:
     with ``grp`` (a frozenset of factor names), ``var1``, ``var2`` (None for
     an SD), ``value`` (SD or correlation) and ``label`` (statsmodels' name).
     """
+    if isinstance(result, lmer_engine.LmerResult):  # already in lme4's layout
+        vc = result.varcorr()
+        return [{"grp": _r_grp(r.grp), "var1": r.var1,
+                 "var2": None if pd.isna(r.var2) else r.var2, "value": float(r.sdcor),
+                 "label": f"{r.grp}|{r.var1}" + ("" if pd.isna(r.var2) else f",{r.var2}")}
+                for r in vc.itertuples() if r.grp != "Residual"]
     res = getattr(result, "_results", result)
     model = res.model
     args = getattr(model, "_statsmodels_args", {}) or {}
@@ -253,6 +267,63 @@ def _anova_rows(case, source, py_table, r_tab, with_numdf=True):
     return rows
 
 
+def _confounded_intercept(res) -> dict | None:
+    """lme4's ``(1 + f||g)`` with a factor f: ``(1|g) + (0 + f|g)``, whose intercept
+    variance and the common part of f's covariance matrix are not separately identified.
+
+    For such a statsmodels fit (``re_formula`` the indicator columns of f, one variance
+    component ``"1"`` on g) returns ``{"grp", "names", "cov"}``: the grouping factor, the
+    effects' lme4 names and the identified matrix ``cov_re + var(intercept)``; else None.
+    """
+    model = getattr(res, "model", None)
+    args = getattr(model, "_statsmodels_args", None) or {}
+    if not args.get("groups") or int(getattr(model, "k_re", 0)) < 2:
+        return None
+    ones = [k for k, v in (args.get("vc_formula") or {}).items() if v.strip() == "1"]
+    z = np.asarray(model.exog_re, dtype=float)
+    if len(ones) != 1 or not (np.isin(z, (0.0, 1.0)).all() and np.allclose(z.sum(1), 1.0)):
+        return None
+    k = list(model.exog_vc.names).index(ones[0])
+    cov = np.asarray(res.cov_re, dtype=float) + float(np.atleast_1d(res.vcomp)[k])
+    return {"grp": frozenset(args["groups"].split(":")), "group": args["groups"],
+            "names": [_var_name(n) for n in model.data.exog_re_names], "cov": cov}
+
+
+def _confounded_rows(case, confounded, vc, sd_allowed):
+    """Compare the identified sum (intercept variance + f's covariance matrix) with R's."""
+    grp = confounded["group"]
+    names = confounded["names"]
+    k = len(names)
+    sd, corr, intercept = {}, {}, None
+    for g, v1, v2, val in zip(vc["grp"], vc["var1"], vc["var2"], vc["sdcor"]):
+        if g == "Residual" or _r_grp(g) != confounded["grp"]:
+            continue
+        if v1 == "(Intercept)" and v2 is None:
+            intercept = val
+        elif v2 is None:
+            sd[v1] = val
+        else:
+            corr[frozenset((v1, v2))] = val
+    if intercept is None or set(sd) != set(names):
+        return [_failure(case, f"sd[{grp}|sum]", f"R's VarCorr has no (Intercept) and "
+                         f"{names} for {grp!r}")]
+    r_cov = np.array([[sd[a] ** 2 if a == b else corr[frozenset((a, b))] * sd[a] * sd[b]
+                       for b in names] for a in names]) + intercept ** 2
+    py_cov = confounded["cov"]
+    rows = []
+    for i in range(k):
+        r_sd = math.sqrt(r_cov[i, i])
+        rows.append(_row(case, f"sd[{grp}|{names[i]}+(Intercept)]", math.sqrt(py_cov[i, i]),
+                         r_sd, sd_allowed(r_sd)))
+    for i in range(k):
+        for j in range(i + 1, k):
+            r_c = r_cov[i, j] / math.sqrt(r_cov[i, i] * r_cov[j, j])
+            py_c = py_cov[i, j] / math.sqrt(py_cov[i, i] * py_cov[j, j])
+            rows.append(_row(case, f"corr[{grp}|{names[i]}+(Intercept),{names[j]}+(Intercept)]",
+                             py_c, r_c, CORR_ATOL * max(abs(r_c), 1.0)))
+    return rows
+
+
 def case_differences(name: str, reference_dir: str | None = None) -> pd.DataFrame:
     """Every compared quantity of case ``name``: Python, R, differences and verdict."""
     case = get_case(name)
@@ -267,8 +338,12 @@ def case_differences(name: str, reference_dir: str | None = None) -> pd.DataFram
     sd_allowed = lambda r: FE_RTOL * max(abs(r), sigma_r)  # noqa: E731
 
     # fixed effects and their standard errors
-    fe = pd.Series(np.asarray(res.fe_params, dtype=float), index=res.model.exog_names)
-    se = pd.Series(np.asarray(res.bse_fe, dtype=float), index=res.model.exog_names)
+    if isinstance(res, lmer_engine.LmerResult):
+        exog_names, bse = res.exog_names, res.bse
+    else:
+        exog_names, bse = res.model.exog_names, res.bse_fe
+    fe = pd.Series(np.asarray(res.fe_params, dtype=float), index=exog_names)
+    se = pd.Series(np.asarray(bse, dtype=float), index=exog_names)
     py_fe = {normalise_fixef_name(k): (v, se[k]) for k, v in fe.items()}
     if len(py_fe) != len(ref["fixef"]["names"]):
         rows.append(_failure(name, "fixef", f"{len(py_fe)} coefficients in Python, "
@@ -284,6 +359,7 @@ def case_differences(name: str, reference_dir: str | None = None) -> pd.DataFram
 
     # random effects: SDs and correlations, residual SD
     py_vc = python_varcorr(res)
+    confounded = _confounded_intercept(res)
     used = set()
     vc = ref["varcorr"]
     for k, grp in enumerate(vc["grp"]):
@@ -310,7 +386,12 @@ def case_differences(name: str, reference_dir: str | None = None) -> pd.DataFram
         used.add(match[0])
         e = py_vc[match[0]]
         allowed = CORR_ATOL * max(abs(r_val), 1.0) if v2 is not None else sd_allowed(r_val)
-        rows.append(_row(name, label, e["value"], r_val, allowed))
+        row = _row(name, label, e["value"], r_val, allowed)
+        if confounded and gset == confounded["grp"]:
+            row.update(tested=False, note="not identified: only the sum is (see the case)")
+        rows.append(row)
+    if confounded:
+        rows.extend(_confounded_rows(name, confounded, vc, sd_allowed))
     for i, e in enumerate(py_vc):
         if i not in used:
             rows.append(_failure(name, f"random[{e['label']}]", "Python parameter with no "
@@ -324,8 +405,10 @@ def case_differences(name: str, reference_dir: str | None = None) -> pd.DataFram
     rows.append(_row(name, "isSingular", float(fit.singular), float(ref["isSingular"]), 0,
                      exact=True))
 
-    # lmerTest's Type III table
-    if fit.anova_error:
+    # lmerTest's Type III table (not computed for the cases marked anova=False)
+    if not case.anova:
+        pass
+    elif fit.anova_error:
         rows.append(_failure(name, "anova", fit.anova_error))
     else:
         rows.extend(_anova_rows(name, "anova", fit.anova, ref["anova"]))

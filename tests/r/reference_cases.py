@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from helpers.studies import simulate as sim
@@ -64,6 +65,15 @@ class Case:
         Arguments of ``pingouin.mixed_anova`` when that is comparable too.
     notes : str
         Caveats (why afex is or is not comparable, expected singularity...).
+    statsmodels : bool
+        Whether ``helpers.mixedlm`` (statsmodels) can fit the model; the cases it
+        cannot (correlated random slopes on crossed factors, or too large) are
+        checked with ``helpers.lmer`` only.
+    anova : bool
+        Whether R (and the Python side) compute the Satterthwaite ANOVA; False for
+        a data set where lmerTest's derivatives take minutes (InstEval).
+    compress : bool
+        Write the case's data gzip-compressed, ``cases/<name>.csv.gz`` (large data).
     """
 
     name: str
@@ -75,6 +85,14 @@ class Case:
     afex_comparable: bool = False
     pingouin: dict | None = None
     notes: str = ""
+    statsmodels: bool = True
+    anova: bool = True
+    compress: bool = False
+
+    @property
+    def file(self) -> str:
+        """The data file's name inside ``cases/``."""
+        return f"{self.name}.csv.gz" if self.compress else f"{self.name}.csv"
 
     @property
     def dv(self) -> str:
@@ -90,6 +108,7 @@ class Case:
             "afex": self.afex,
             "afex_comparable": self.afex_comparable,
             "notes": self.notes,
+            **({} if self.anova else {"anova": False}),
         }
 
 
@@ -206,6 +225,58 @@ def _crossed_stops_short() -> pd.DataFrame:
         n_subj=20, n_item=16, beta0=800.0, effect=50.0, subj_sd=100.0, item_sd=80.0,
         error_sd=200.0, seed=20240606,
     )
+
+
+def _crossed_subject_slopes() -> pd.DataFrame:
+    return sim.simulate_crossed(
+        n_subj=30, n_item=16, beta0=800.0, effect=50.0, subj_sd=100.0, item_sd=80.0,
+        error_sd=200.0, subj_slope_sd=60.0, subj_slope_corr=0.3, seed=20240609,
+    )
+
+
+def _simulate_counterbalanced(n_subj, n_item, seed, n_rater=0) -> pd.DataFrame:
+    """Participants x items with the condition within participants AND within items
+    (counterbalanced: item i is "hard" for the participants with s + i odd), so that
+    by-participant and by-item random slopes are both identified; optionally every trial
+    scored by one of ``n_rater`` raters drawn at random (a third crossed factor)."""
+    rng = np.random.default_rng(seed)
+    s, i = np.meshgrid(np.arange(n_subj), np.arange(n_item), indexing="ij")
+    s, i = s.ravel(), i.ravel()
+    x = np.where((s + i) % 2 == 1, 0.5, -0.5)
+    def correlated(n, sd0, sd1, corr):  # (intercept, slope) pairs, via the Cholesky factor
+        chol = np.array([[sd0, 0.0], [corr * sd1, np.sqrt(1 - corr**2) * sd1]])
+        return rng.standard_normal((n, 2)) @ chol.T
+
+    subj = correlated(n_subj, 100.0, 40.0, 0.3)
+    item = correlated(n_item, 80.0, 30.0, -0.2)
+    y = 800.0 + subj[s, 0] + item[i, 0] + (50.0 + subj[s, 1] + item[i, 1]) * x
+    out = {"subject": [f"s{k + 1:02d}" for k in s], "item": [f"i{k + 1:02d}" for k in i],
+           "cond": np.where(x > 0, "hard", "easy")}
+    if n_rater:
+        r = rng.integers(0, n_rater, size=len(s))
+        y = y + rng.normal(0.0, 60.0, size=n_rater)[r]
+        out["rater"] = [f"r{k + 1}" for k in r]
+    out["y"] = y + rng.normal(0.0, 200.0, size=len(s))
+    return pd.DataFrame(out)
+
+
+def _crossed_both_slopes() -> pd.DataFrame:
+    return _simulate_counterbalanced(30, 20, seed=20240610)
+
+
+def _three_crossed() -> pd.DataFrame:
+    return _simulate_counterbalanced(24, 12, seed=20240611, n_rater=6)
+
+
+def _insteval() -> pd.DataFrame:
+    return load("insteval")[["y", "service", "s", "d"]]
+
+
+def _machines() -> pd.DataFrame:
+    df = load("machines")
+    return pd.DataFrame({"Worker": [f"w{int(v)}" for v in df["Worker"]],
+                         "Machine": df["Machine"].astype(str).to_numpy(dtype=object),
+                         "score": df["score"].astype(float)})
 
 
 # --------------------------------------------------------------------------- registry
@@ -354,6 +425,59 @@ _CASE_LIST = [
         formula="y ~ cond + (1|subject) + (1|item)",
         make_data=_crossed_stops_short,
     ),
+    Case(
+        name="crossed_subject_slopes",
+        description="30 participants x 16 items, condition within participants and between "
+        "items, with correlated by-participant random intercepts and slopes (Barr et al.'s "
+        "maximal model for this design).",
+        formula="y ~ cond + (1 + cond|subject) + (1|item)",
+        make_data=_crossed_subject_slopes,
+        statsmodels=False,
+        notes="statsmodels cannot fit correlated random slopes next to a crossed factor; "
+        "checked with helpers.lmer only.",
+    ),
+    Case(
+        name="crossed_both_slopes",
+        description="30 participants x 20 items, condition counterbalanced (within "
+        "participants and within items), correlated random intercepts and slopes for both.",
+        formula="y ~ cond + (1 + cond|subject) + (1 + cond|item)",
+        make_data=_crossed_both_slopes,
+        statsmodels=False,
+        notes="Two crossed factors with correlated slopes: helpers.lmer only.",
+    ),
+    Case(
+        name="three_crossed",
+        description="24 participants x 12 items, every trial scored by one of 6 raters: three "
+        "crossed random intercepts.",
+        formula="y ~ cond + (1|subject) + (1|item) + (1|rater)",
+        make_data=_three_crossed,
+        notes="statsmodels fits it as three variance components in one group.",
+    ),
+    Case(
+        name="insteval",
+        description="lme4's InstEval (73,421 lecture ratings, 2,972 students x 1,128 "
+        "lecturers) with the model of lme4's documentation.",
+        formula="y ~ service + (1|s) + (1|d)",
+        make_data=_insteval,
+        statsmodels=False,
+        anova=False,
+        compress=True,
+        notes="service is 0/1 (numeric in both languages: the same fit as lme4's factor); "
+        "s and d are integer labels, grouping factors in both. statsmodels runs out of "
+        "memory on it, and lmerTest's Satterthwaite derivatives take minutes, so no ANOVA.",
+    ),
+    Case(
+        name="machines",
+        description="nlme's Machines (6 workers x 3 machines x 3 runs) with a factor under "
+        "the double bar: lme4 reads (1 + Machine||Worker) as (1|Worker) + (0 + Machine|Worker).",
+        formula="score ~ Machine + (1 + Machine||Worker)",
+        make_data=_machines,
+        notes="A 3 x 3 covariance matrix for Machine's indicator columns, uncorrelated with "
+        "the intercept. With every machine's column present, the intercept's variance and the "
+        "common part of that matrix are not separately identified (only their sum is): the "
+        "random-effect check compares the sum, the covariance matrix of a worker's three "
+        "machine effects.",
+    ),
 ]
 
 CASES: dict[str, Case] = {c.name: c for c in _CASE_LIST}
@@ -379,12 +503,16 @@ def case_data(name: str) -> pd.DataFrame:
 def read_case_csv(name: str, directory: str | Path = CASES_DIR) -> pd.DataFrame:
     """The case's data as stored in ``directory/<name>.csv`` (what R read)."""
     path = Path(directory) / f"{name}.csv"
+    if not path.exists() and path.with_name(f"{name}.csv.gz").exists():
+        path = path.with_name(f"{name}.csv.gz")
     return pd.read_csv(path, keep_default_na=False, na_values=["NA"])
 
 
 def write_case_csv(df: pd.DataFrame, path: str | Path) -> None:
     """Write one case's data: full-precision floats, ``NA`` for missing, ``\\n`` line ends."""
-    df.to_csv(path, index=False, na_rep="NA", lineterminator="\n", float_format=None)
+    compression = {"method": "gzip", "mtime": 0} if str(path).endswith(".gz") else None
+    df.to_csv(path, index=False, na_rep="NA", lineterminator="\n", float_format=None,
+              compression=compression)
 
 
 def write_cases(directory: str | Path = CASES_DIR, verbose: bool = True) -> Path:
@@ -394,7 +522,7 @@ def write_cases(directory: str | Path = CASES_DIR, verbose: bool = True) -> Path
     manifest = []
     for case in CASES.values():
         df = case.make_data()
-        write_case_csv(df, directory / f"{case.name}.csv")
+        write_case_csv(df, directory / case.file)
         manifest.append(case.manifest())
         if verbose:
             n_na = int(df.isna().any(axis=1).sum())
