@@ -188,10 +188,21 @@ def test_missing_values_are_refused_or_dropped_with_a_warning(sleep):
     d = sleep.copy()
     d.loc[[3, 7], "Reaction"] = np.nan
     with pytest.raises(ValueError, match="missing values.*'Reaction' \\(2\\)"):
-        lmer("Reaction ~ Days + (1|Subject)", d)
+        lmer("Reaction ~ Days + (1|Subject)", d, missing="raise")
     with pytest.warns(MissingValuesDropped, match="dropped 2 of 180"):
-        m = lmer("Reaction ~ Days + (1|Subject)", d, missing="drop")
+        m = lmer("Reaction ~ Days + (1|Subject)", d)   # as helpers.mixedlm: never silently
     assert m.nobs == 178
+    with pytest.raises(ValueError, match="missing must be one of"):
+        lmer("Reaction ~ Days + (1|Subject)", d, missing="none")
+
+
+def test_the_formula_front_end_is_mixedlms(sleep):
+    """R habits work the same in both back ends: factor() and a keyword column."""
+    d = sleep.rename(columns={"Reaction": "yield"}).assign(day=lambda x: x["Days"] % 3)
+    m = lmer("yield ~ factor(day) + (1|Subject)", d)
+    assert list(m.fe_params.index) == ["Intercept", "C(day)[T.1]", "C(day)[T.2]"]
+    sm = helpers.mixedlm("yield ~ factor(day) + (1|Subject)", d).fit()
+    assert m.llf == pytest.approx(sm.llf, rel=1e-6)
 
 
 def test_one_level_grouping_factor(sleep):

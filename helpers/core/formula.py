@@ -745,6 +745,99 @@ def _drop_missing(data: pd.DataFrame, columns: list[str], missing: str) -> pd.Da
 _RESERVED = ("groups", "re_formula", "vc_formula", "exog_re", "exog_vc")
 
 
+@dataclass
+class _Frame:
+    """An lme4 formula read against its data: what both back ends (statsmodels' MixedLM
+    through :func:`mixedlm`, and :func:`helpers.lmer`) start from."""
+
+    parsed: _Parsed
+    env: dict             # the names the formula uses from the caller's namespace
+    work: pd.DataFrame    # the rows to fit: subset taken, missing values handled
+
+
+def read_frame(formula: str, data: pd.DataFrame, namespace: Mapping, *, missing: str = "drop",
+               subset=None, allowed_missing=("drop", "none", "raise"),
+               model: str = "MixedLM") -> _Frame:
+    """Parse ``formula``, check every name it uses against ``data`` and ``namespace``, and
+    return the rows to fit (``subset`` taken, missing values dropped with a
+    :class:`MissingValuesDropped` warning, or refused with ``missing="raise"``).
+
+    Raises ``KeyError`` for a column that is not in the data and ``ValueError`` for
+    everything else a model cannot be built from (a malformed formula, a non-numeric
+    response, an unknown function, no rows left); ``model`` names the back end in messages.
+    """
+    parsed = _parse(formula, namespace, data.columns)
+    if missing not in allowed_missing:
+        raise ValueError(f"missing must be one of {', '.join(map(repr, allowed_missing))}, "
+                         f"got {missing!r}")
+
+    # Which columns the model reads, checked against the data.
+    response_vars = _variables(parsed.response)
+    fixed_vars = _variables(parsed.fixed)
+    _check_names(response_vars, f"the response {parsed.response!r}", data, namespace)
+    _check_names(fixed_vars, f"the fixed part {parsed.fixed!r}", data, namespace)
+    slope_vars: list[str] = []
+    slope_terms = [s for t in parsed.terms for s in t.slopes]
+    for t in parsed.terms:
+        for s in t.slopes:
+            names = _variables(s)
+            _check_names(names, f"the random term {t.text!r}", data, namespace)
+            slope_vars += names
+        absent = [g for g in t.grouping if g not in data.columns]
+        if absent:
+            raise KeyError(
+                f"grouping column {absent[0]!r} (in the random term {t.text!r}) is not in "
+                f"data; its columns are {list(data.columns)}"
+            )
+    grouping_vars = list(dict.fromkeys(g for t in parsed.terms for g in t.grouping))
+    called = {m.group(1) for code in [parsed.response, parsed.fixed, *slope_terms]
+              for m in re.finditer(r"(?<![\w.])([^\W\d]\w*)\s*\(", _STRING.sub(" ", code))}
+    env = {k: namespace[k] for k in {*response_vars, *fixed_vars, *slope_vars, *called}
+           if k in namespace}
+    try:
+        patsy.ModelDesc.from_formula(f"{parsed.response} ~ {parsed.fixed}")
+    except _PATSY_ERRORS as err:
+        raise ValueError(f"cannot read the fixed part {parsed.fixed!r}: {err}"
+                         f"{_spelling_hint(parsed.response + ' ~ ' + parsed.fixed, namespace)}"
+                         ) from None
+    _check_functions(f"{parsed.response} ~ {parsed.fixed}", "the fixed part", namespace)
+    for t in parsed.terms:
+        for s in t.slopes:
+            _check_functions(s, f"the random term {t.text!r}", namespace)
+
+    response_column = _column_name(parsed.response)
+    if response_column in data.columns:
+        dtype = data[response_column].dtype
+        if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)):
+            raise ValueError(
+                f"the response {response_column!r} must be numeric, but its dtype is {dtype}; "
+                f"{model} fits a continuous outcome"
+            )
+
+    # Work on a copy: subset, drop missing values (with a warning), tidy groupings.
+    work = data.copy()
+    if subset is not None:
+        work = work.loc[subset]
+    used = [c for c in dict.fromkeys(response_vars + fixed_vars + slope_vars + grouping_vars)
+            if c in work.columns]
+    work = _drop_missing(work, used, missing)
+    if len(work) == 0:
+        raise ValueError("no rows left to fit the model")
+    if not work.index.is_unique:
+        work = work.reset_index(drop=True)
+    if response_column not in work.columns:
+        try:
+            n_response = patsy.dmatrix(f"0 + {parsed.response}", work,
+                                       eval_env=patsy.EvalEnvironment([env])).shape[1]
+        except _PATSY_ERRORS as err:
+            raise ValueError(f"cannot evaluate the response {parsed.response!r}: {err}"
+                             f"{_spelling_hint(parsed.response, namespace)}") from None
+        if n_response != 1:
+            raise ValueError(f"the response {parsed.response!r} must be one numeric column")
+
+    return _Frame(parsed, env, work)
+
+
 def mixedlm(formula: str, data: pd.DataFrame, **kw) -> MixedLM:
     """Build an (unfitted) statsmodels ``MixedLM`` from an lme4-style formula.
 
@@ -900,76 +993,9 @@ def mixedlm(formula: str, data: pd.DataFrame, **kw) -> MixedLM:
         namespace = {k: v for ns in reversed(env_arg._namespaces) for k, v in ns.items()}
     else:
         raise ValueError(f"eval_env must be an int or a mapping, got {type(env_arg).__name__}")
-    parsed = _parse(formula, namespace, data.columns)
-    missing = kw.pop("missing", "drop")
-    if missing not in ("drop", "none", "raise"):
-        raise ValueError(f"missing must be 'drop', 'none' or 'raise', got {missing!r}")
-    subset = kw.pop("subset", None)
-
-    # Which columns the model reads, checked against the data.
-    response_vars = _variables(parsed.response)
-    fixed_vars = _variables(parsed.fixed)
-    _check_names(response_vars, f"the response {parsed.response!r}", data, namespace)
-    _check_names(fixed_vars, f"the fixed part {parsed.fixed!r}", data, namespace)
-    slope_vars: list[str] = []
-    slope_terms = [s for t in parsed.terms for s in t.slopes]
-    for t in parsed.terms:
-        for s in t.slopes:
-            names = _variables(s)
-            _check_names(names, f"the random term {t.text!r}", data, namespace)
-            slope_vars += names
-        absent = [g for g in t.grouping if g not in data.columns]
-        if absent:
-            raise KeyError(
-                f"grouping column {absent[0]!r} (in the random term {t.text!r}) is not in "
-                f"data; its columns are {list(data.columns)}"
-            )
-    grouping_vars = list(dict.fromkeys(g for t in parsed.terms for g in t.grouping))
-    called = {m.group(1) for code in [parsed.response, parsed.fixed, *slope_terms]
-              for m in re.finditer(r"(?<![\w.])([^\W\d]\w*)\s*\(", _STRING.sub(" ", code))}
-    env = {k: namespace[k] for k in {*response_vars, *fixed_vars, *slope_vars, *called}
-           if k in namespace}
-    try:
-        patsy.ModelDesc.from_formula(f"{parsed.response} ~ {parsed.fixed}")
-    except _PATSY_ERRORS as err:
-        raise ValueError(f"cannot read the fixed part {parsed.fixed!r}: {err}"
-                         f"{_spelling_hint(parsed.response + ' ~ ' + parsed.fixed, namespace)}"
-                         ) from None
-    _check_functions(f"{parsed.response} ~ {parsed.fixed}", "the fixed part", namespace)
-    for t in parsed.terms:
-        for s in t.slopes:
-            _check_functions(s, f"the random term {t.text!r}", namespace)
-
-    response_column = _column_name(parsed.response)
-    if response_column in data.columns:
-        dtype = data[response_column].dtype
-        if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)):
-            raise ValueError(
-                f"the response {response_column!r} must be numeric, but its dtype is {dtype}; "
-                "MixedLM fits a continuous outcome"
-            )
-
-    # Work on a copy: subset, drop missing values (with a warning), tidy groupings.
-    work = data.copy()
-    if subset is not None:
-        work = work.loc[subset]
-    used = [c for c in dict.fromkeys(response_vars + fixed_vars + slope_vars + grouping_vars)
-            if c in work.columns]
-    work = _drop_missing(work, used, missing)
-    if len(work) == 0:
-        raise ValueError("no rows left to fit the model")
-    if not work.index.is_unique:
-        work = work.reset_index(drop=True)
-    if response_column not in work.columns:
-        try:
-            n_response = patsy.dmatrix(f"0 + {parsed.response}", work,
-                                       eval_env=patsy.EvalEnvironment([env])).shape[1]
-        except _PATSY_ERRORS as err:
-            raise ValueError(f"cannot evaluate the response {parsed.response!r}: {err}"
-                             f"{_spelling_hint(parsed.response, namespace)}") from None
-        if n_response != 1:
-            raise ValueError(f"the response {parsed.response!r} must be one numeric column")
-
+    frame = read_frame(formula, data, namespace, missing=kw.pop("missing", "drop"),
+                       subset=kw.pop("subset", None))
+    parsed, env, work = frame.parsed, frame.env, frame.work
     blocks = _blocks(parsed.terms, work, env)
     translation = _translate(blocks, work)
     if translation is None:

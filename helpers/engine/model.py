@@ -774,7 +774,7 @@ def _one_blas_thread():
     return _THREADPOOL.limit(limits=1, user_api="blas")
 
 
-def lmer(formula: str, data: pd.DataFrame, REML: bool = True, *, missing: str = "raise",
+def lmer(formula: str, data: pd.DataFrame, REML: bool = True, *, missing: str = "drop",
          eval_env=None):
     """Fit a linear mixed model with lme4's algorithm: ``lmer(formula, data, REML=True)``.
 
@@ -790,10 +790,11 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, *, missing: str = 
         Long format, one row per observation. Not modified.
     REML : bool, default True
         REML (lme4's default) or maximum likelihood (``REML=False``).
-    missing : {"raise", "drop"}, default "raise"
-        A missing value in a column the model uses raises ``ValueError`` naming the
-        columns; ``"drop"`` drops those rows with a ``MissingValuesDropped`` warning
-        (what ``helpers.mixedlm`` does by default and lme4 does silently).
+    missing : {"drop", "raise"}, default "drop"
+        Rows with a missing value in a column the model uses are dropped with a
+        ``MissingValuesDropped`` warning that counts them per column (as
+        ``helpers.mixedlm`` does; lme4 drops them silently); ``"raise"`` refuses them
+        with a ``ValueError`` naming the columns.
     eval_env : mapping, optional
         Names the formula may use besides the columns (default: the caller's namespace).
 
@@ -818,43 +819,10 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, *, missing: str = 
     """
     if not isinstance(data, pd.DataFrame):
         raise ValueError(f"data must be a pandas DataFrame, got {type(data).__name__}")
-    if missing not in ("raise", "drop"):
-        raise ValueError(f"missing must be 'raise' or 'drop', got {missing!r}")
-    parsed = _formula._parse(formula)
     namespace = _formula._caller_namespace(1) if eval_env is None else dict(eval_env)
-
-    response_vars = _formula._variables(parsed.response)
-    fixed_vars = _formula._variables(parsed.fixed)
-    _formula._check_names(response_vars, f"the response {parsed.response!r}", data, namespace)
-    _formula._check_names(fixed_vars, f"the fixed part {parsed.fixed!r}", data, namespace)
-    slope_vars = []
-    for t in parsed.terms:
-        for s in t.slopes:
-            names = _formula._variables(s)
-            _formula._check_names(names, f"the random term {t.text!r}", data, namespace)
-            slope_vars += names
-        absent = [g for g in t.grouping if g not in data.columns]
-        if absent:
-            raise KeyError(
-                f"grouping column {absent[0]!r} (in the random term {t.text!r}) is not in "
-                f"data; its columns are {list(data.columns)}"
-            )
-    grouping_vars = list(dict.fromkeys(g for t in parsed.terms for g in t.grouping))
-    env = {k: namespace[k] for k in {*response_vars, *fixed_vars, *slope_vars} if k in namespace}
-    response_column = _formula._column_name(parsed.response)
-    if response_column in data.columns:
-        dtype = data[response_column].dtype
-        if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)):
-            raise ValueError(
-                f"the response {response_column!r} must be numeric, but its dtype is {dtype}; "
-                "lmer fits a continuous outcome"
-            )
-    used = [c for c in dict.fromkeys(response_vars + fixed_vars + slope_vars + grouping_vars)
-            if c in data.columns]
-    work = _formula._drop_missing(data, used, missing)
-    if len(work) == 0:
-        raise ValueError("no rows left to fit the model")
-    work = work.reset_index(drop=True) if not work.index.is_unique else work
+    frame = _formula.read_frame(formula, data, namespace, missing=missing,
+                                allowed_missing=("drop", "raise"), model="lmer")
+    parsed, env, work = frame.parsed, frame.env, frame.work
 
     fixed_formula = f"{parsed.response} ~ {parsed.fixed}"
     try:

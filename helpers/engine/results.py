@@ -17,7 +17,7 @@ import scipy.linalg as sla
 
 from .terms import group_labels
 
-__all__ = ["LmerResult", "varcorr", "is_singular", "likelihood_summary"]
+__all__ = ["LmerResult", "is_singular", "likelihood_summary"]
 
 
 def _make_unique(names):
