@@ -7,5 +7,5 @@ reader's own analysis should rely on (that is :mod:`helpers.core`).
 * ``missing``    -- chapter 4: dropout, complete-case ANOVA and the mixed model on all rows
 * ``slopes``     -- chapter 5: each group's line, shrinkage and lattice figures
 * ``crossed``    -- chapter 6: by-participant and by-item tests against the crossed model
-* ``structures`` -- chapter 7: pupils in classes in schools, with slopes
+* ``structures`` -- chapter 8: pupils in classes in schools, with slopes
 """
