@@ -174,8 +174,18 @@ def test_varcorr_of_a_plain_statsmodels_model(sleep):
     vc = smf.mixedlm("Reaction ~ Days", sleep, groups="Subject",
                      vc_formula={"slope": "0 + Days"}).fit()
     table = varcorr(vc)
-    assert table["grp"][0] == "slope" and pd.isna(table["var1"][0])
+    # a slope written as a variance component is listed under its groups (as lme4 lists
+    # (0 + Days | Subject)), named after the component
+    assert (table["grp"][0], table["var1"][0]) == ("Subject", "slope")
     assert table["sdcor"][0] == pytest.approx(np.sqrt(float(vc.vcomp[0])))
+    both = smf.mixedlm("Reaction ~ Days", sleep, groups="Subject", re_formula="1",
+                       vc_formula={"Days": "0 + Days"}).fit()
+    assert list(varcorr(both)["grp"][:2]) == ["Subject", "Subject"]
+    assert list(varcorr(both)["var1"][:2]) == ["(Intercept)", "Days"]
+    nested = smf.mixedlm("Reaction ~ Days", sleep.assign(half=sleep["Days"] >= 5),
+                         groups="Subject", vc_formula={"half": "0 + C(half)"}).fit()
+    table = varcorr(nested)   # a factor nested in the groups keeps its own name
+    assert table["grp"][0] == "half" and pd.isna(table["var1"][0])
     with pytest.raises(ValueError, match="fitted statsmodels MixedLM"):
         varcorr("not a fit")
 

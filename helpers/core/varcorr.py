@@ -16,6 +16,18 @@ from ._checks import fitted_result
 __all__ = ["varcorr"]
 
 
+def _groups_column(model) -> str:
+    """The data column that ``groups`` came from (statsmodels keeps only its values)."""
+    frame = getattr(model.data, "frame", None)
+    groups = np.asarray(model.groups)
+    if frame is not None:
+        for column in frame.columns:
+            values = frame[column].to_numpy()
+            if len(values) == len(groups) and np.array_equal(values, groups):
+                return str(column)
+    return "Group"
+
+
 def _is_ones(column: np.ndarray) -> bool:
     return bool(np.allclose(column, 1.0))
 
@@ -93,7 +105,8 @@ def varcorr(result) -> pd.DataFrame:
                 rows.append((grp, labels[j], labels[i], cov[i, j], corr))
     vc_formula = args.get("vc_formula") or {}
     vcomp = np.atleast_1d(np.asarray(res.vcomp, dtype=float))
-    for name, value in zip(model.exog_vc.names, vcomp):
+    groups_name = args.get("groups") or (rows[0][0] if rows else _groups_column(model))
+    for j, (name, value) in enumerate(zip(model.exog_vc.names, vcomp)):
         grp, var1 = str(name), None
         text = vc_formula.get(name)
         if text is not None:
@@ -102,6 +115,15 @@ def varcorr(result) -> pd.DataFrame:
                 grp, var1 = args["groups"], slope.group(1)
             else:
                 var1 = "(Intercept)"
+        else:
+            # A fit built with statsmodels itself: a component with one column in every
+            # group is an effect of ``groups`` (a slope, or an intercept for a column of
+            # ones), as lme4 would list it; otherwise it is a factor nested in the groups.
+            mats = [m.toarray() if hasattr(m, "toarray") else np.asarray(m, dtype=float)
+                    for m in model.exog_vc.mats[j]]
+            if mats and all(m.shape[1] == 1 for m in mats):
+                ones = all(np.allclose(m, 1.0) for m in mats)
+                grp, var1 = groups_name, "(Intercept)" if ones else str(name)
         rows.append((grp, var1, None, float(value), math.sqrt(max(float(value), 0.0))))
     rows.append(("Residual", None, None, float(res.scale), math.sqrt(float(res.scale))))
     out = pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
