@@ -50,46 +50,21 @@ def _variance_parameters(result):
 
     Returns ``(variances, covariances)``: a set of ``(grp, effect)`` and a set of
     ``(grp, frozenset({effect1, effect2}))``, from :func:`helpers.varcorr`, so that a
-    random effect has the same name whichever statsmodels spelling the fit used. A
-    variance component of a fit built directly with statsmodels' ``vc_formula`` is a
-    slope on ``groups`` when it has one column per group (named after the component,
-    or ``(Intercept)`` for a column of ones), else an intercept for its own factor.
+    random effect has the same name whichever statsmodels spelling the fit used
+    (varcorr lists a variance component with one column per group under ``groups``,
+    and any other as an intercept of its own factor).
     """
-    from ..engine.results import LmerResult
     from .varcorr import varcorr
 
-    if isinstance(result, LmerResult):  # lme4's own names already
-        table = result.varcorr()
-        table = table[table["grp"] != "Residual"]
-        variances = {(str(g), str(v1)) for g, v1, v2 in
-                     zip(table["grp"], table["var1"], table["var2"]) if pd.isna(v2)}
-        covariances = {(str(g), frozenset((str(v1), str(v2)))) for g, v1, v2 in
-                       zip(table["grp"], table["var1"], table["var2"]) if not pd.isna(v2)}
-        return variances, covariances
-    res = fitted_result(result, "lrt")
-    model = res.model
-    table = varcorr(res)
-    table = table[table["grp"] != "Residual"].reset_index(drop=True)
-    n_cov_rows = int(model.k_re) * (int(model.k_re) + 1) // 2
-    groups = str(table["grp"].iloc[0]) if n_cov_rows else "Group"
-    vc_names = list(model.exog_vc.names)
+    table = varcorr(result)  # a statsmodels fit or a helpers.lmer one
+    table = table[table["grp"] != "Residual"]
     variances, covariances = set(), set()
-    for row, (grp, v1, v2) in enumerate(zip(table["grp"], table["var1"], table["var2"])):
+    for grp, v1, v2 in zip(table["grp"], table["var1"], table["var2"]):
         grp = str(grp)
         if not pd.isna(v2):
             covariances.add((grp, frozenset((str(v1), str(v2)))))
-            continue
-        if pd.isna(v1) and row >= n_cov_rows:  # a bare statsmodels variance component
-            j = row - n_cov_rows
-            mats = [m.toarray() if hasattr(m, "toarray") else np.asarray(m, dtype=float)
-                    for m in model.exog_vc.mats[j]]
-            if all(m.shape[1] == 1 for m in mats):
-                ones = all(np.allclose(m, 1.0) for m in mats)
-                variances.add((groups, "(Intercept)" if ones else str(vc_names[j])))
-            else:
-                variances.add((grp, "(Intercept)"))
-            continue
-        variances.add((grp, str(v1)))
+        else:  # varcorr leaves var1 empty only for a factor's own intercept variance
+            variances.add((grp, "(Intercept)" if pd.isna(v1) else str(v1)))
     return variances, covariances
 
 
