@@ -25,9 +25,8 @@ written to a temporary CSV and fitted, each in a fresh process, by
 
 It prints one table with the seconds and the ratios statsmodels / lmer and lme4 / lmer.
 Targets: faster than lme4 at every size, at least 100 times faster than statsmodels from
-20,000 rows, InstEval under 5 s, 1,000,000 rows under a
-minute. These are benchmark figures for one machine (say which, and how loaded), never
-timed tests. The script does not fail.
+20,000 rows, InstEval under 5 s, 1,000,000 rows under a minute. These are benchmark
+figures for one machine (say which, and how loaded), never timed tests. The script does not fail.
 """
 from __future__ import annotations
 
