@@ -243,6 +243,8 @@ def test_translation_table_has_a_row_per_formula(values):
         assert row["variances"] == n_var, label
         assert math.isfinite(row["llf"]) and row["converged"] is True, label
         assert row["error"] is None and row["nearest"] is None, label
+        # helpers.lmer reaches the optimum statsmodels' best fit reaches
+        assert row["lmer_llf"] == pytest.approx(row["llf"], abs=1e-3), label
     # the three spellings of nesting are one model
     nested = [rows[k]["llf"] for k in ("nested", "nested, spelled out", "nested, unique class labels")]
     assert max(nested) - min(nested) < 1e-6
@@ -257,12 +259,15 @@ def test_rows_statsmodels_cannot_express_carry_the_error(values):
         assert row["error"].rstrip().endswith(suggestion)
         assert row["nearest"] == suggestion
         assert row["groups"] is None and row["vc_formula"] == {} and math.isnan(row["llf"])
+        # ... and helpers.lmer fits it, at least as well as the nearest model
+        assert math.isfinite(row["lmer_llf"]), label
     nearest = {r["formula"]: r for r in values["nearest"]}
     assert set(nearest) == set(CANNOT.values())
     # the crossed suggestion is the table's variance-component row, with the same fit
     crossed = nearest[CANNOT["crossed, correlated slope"]]
     assert crossed["llf"] == pytest.approx(rows["crossed, slope as variance component"]["llf"],
                                            abs=1e-4)
+    assert rows["crossed, correlated slope"]["lmer_llf"] >= crossed["llf"] - 1e-6
     assert nearest[CANNOT["correlated slopes at two levels"]]["variances"] == 5
 
 

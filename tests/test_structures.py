@@ -217,7 +217,9 @@ def test_translation_table_without_fitting(crossed):
     assert table.index.name == "model"
     assert list(table.index) == ["crossed", "uncorrelated", "correlated", "one factor"]
     assert list(table.columns) == ["lme4", "groups", "re_formula", "vc_formula", "statsmodels",
-                                   "error", "nearest"]
+                                   "error", "nearest", "lmer"]
+    assert table.loc["correlated", "lmer"] == (
+        'helpers.lmer("y ~ x + (1 + x|subject) + (1|item)", crossed)')
     assert table.loc["crossed", "groups"] is None and table.loc["crossed", "re_formula"] is None
     assert table.loc["uncorrelated", "vc_formula"] == {
         "subject": "0 + C(subject)", "subject:x": "0 + C(subject):x", "item": "0 + C(item)"}
@@ -244,8 +246,14 @@ def test_translation_table_fits_like_fit_all(crossed):
                                    methods=("lbfgs", "powell")).best
         assert table.loc[formula, "llf"] == pytest.approx(best.llf, abs=1e-8)
         assert bool(table.loc[formula, "converged"])
+        # helpers.lmer reaches the same optimum
+        assert table.loc[formula, "lmer_llf"] == pytest.approx(best.llf, abs=1e-4)
     failed = table.iloc[2]
     assert np.isnan(failed["llf"]) and not failed["converged"]
+    # ... and fits the model statsmodels cannot
+    assert failed["lmer_llf"] == pytest.approx(
+        helpers.lmer(table.index[2], crossed).llf, abs=1e-10)
+    assert failed["lmer_llf"] >= table.iloc[1]["lmer_llf"]  # it adds a correlation
 
 
 def test_translation_table_reads_names_from_the_caller(crossed):

@@ -214,6 +214,12 @@ def _n_variance_parameters(model) -> int:
     return k_re * (k_re + 1) // 2 + int(model.k_vc)
 
 
+def _lmer_call(formula: str, name: str, reml: bool) -> str:
+    """The :func:`helpers.lmer` code for ``formula`` fitted to the data frame ``name``."""
+    text = f'"{formula}"' if '"' not in formula else repr(formula)
+    return f"helpers.lmer({text}, {name}{'' if reml else ', REML=False'})"
+
+
 def translation_table(formulas, data: pd.DataFrame, *, name: str = "data", fit: bool = True,
                       reml: bool = True, methods: Sequence[str] = ("lbfgs", "powell"),
                       width: int | None = None) -> pd.DataFrame:
@@ -225,7 +231,9 @@ def translation_table(formulas, data: pd.DataFrame, *, name: str = "data", fit: 
     random-effect variance parameters and REML (or ML) log-likelihood. A formula that
     statsmodels cannot express gets the ``ValueError`` message of
     :func:`helpers.mixedlm` in ``error``, and the nearest model it suggests in
-    ``nearest``, instead of a translation.
+    ``nearest``, instead of a translation. Every row also has the :func:`helpers.lmer`
+    call, which fits every formula, and with ``fit=True`` its log-likelihood
+    (``lmer_llf``): the same number as ``llf`` where statsmodels reaches the optimum.
 
     Parameters
     ----------
@@ -253,8 +261,9 @@ def translation_table(formulas, data: pd.DataFrame, *, name: str = "data", fit: 
         ``lme4``, ``groups`` (``None``: one group holding every row), ``re_formula``
         (``None``: no ``re_formula`` argument), ``vc_formula`` (a dict, empty when none),
         ``statsmodels`` (the code), ``error`` and ``nearest`` (``None`` when the
-        translation worked); with ``fit=True`` also ``variances`` (random-effect
-        variances and covariances, residual not counted), ``llf`` and ``converged``.
+        translation worked), ``lmer`` (the :func:`helpers.lmer` code); with ``fit=True``
+        also ``variances`` (random-effect variances and covariances, residual not
+        counted), ``llf`` and ``converged`` (statsmodels), and ``lmer_llf``.
 
     Raises
     ------
@@ -279,6 +288,7 @@ def translation_table(formulas, data: pd.DataFrame, *, name: str = "data", fit: 
     >>> print(table.loc["crossed, correlated slope", "nearest"])
     y ~ x + (1 + x||subject) + (1|item)
     """
+    from ..engine import lmer
     from .fitting import fit_all
     from .formula import mixedlm
 
@@ -307,9 +317,11 @@ def translation_table(formulas, data: pd.DataFrame, *, name: str = "data", fit: 
     rows = {}
     for label, formula in items:
         row = {"lme4": formula, "groups": None, "re_formula": None, "vc_formula": {},
-               "statsmodels": None, "error": None, "nearest": None}
+               "statsmodels": None, "error": None, "nearest": None,
+               "lmer": _lmer_call(formula, name, reml)}
         if fit:
-            row.update(variances=np.nan, llf=np.nan, converged=False)
+            row.update(variances=np.nan, llf=np.nan, converged=False,
+                       lmer_llf=lmer(formula, data, REML=reml, eval_env=namespace).llf)
         try:
             model = mixedlm(formula, data, eval_env=namespace)
         except ValueError as err:
@@ -335,7 +347,7 @@ def translation_table(formulas, data: pd.DataFrame, *, name: str = "data", fit: 
         values = [row[key] for row in rows.values()]
         if key == "variances":
             columns[key] = pd.array(values, dtype="Int64")
-        elif key == "llf":
+        elif key in ("llf", "lmer_llf"):
             columns[key] = np.array(values, dtype=float)
         elif key == "converged":
             columns[key] = np.array(values, dtype=bool)
