@@ -13,6 +13,7 @@ The public API (a contract: code outside the book calls it exactly so)::
 
     helpers.load(name), helpers.datasets()           # data shipped in data/
     helpers.r_reference(name)                        # what R computed for a reference case
+    helpers.compare_with_r(result, case)             # a fit beside R's, number by number
     helpers.describe_design(df, subject, factors)    # within / between / nested, per factor
     helpers.mixedlm(formula, data, **kw)             # lme4 formula -> unfitted statsmodels MixedLM
     helpers.lmer(formula, data, REML=True)           # lme4's algorithm (helpers.engine), fitted
@@ -58,6 +59,7 @@ _API = {
     "statsmodels_call": "core.translate",
     "translation_table": "core.translate",
     "load": "core.data",
+    "compare_with_r": "core.against_r",
     "datasets": "core.data",
     "r_reference": "core.data",
     "describe_design": "core.design",

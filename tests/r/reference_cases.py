@@ -278,6 +278,43 @@ def _machines() -> pd.DataFrame:
                          "Machine": df["Machine"].astype(str).to_numpy(dtype=object),
                          "score": df["score"].astype(float)})
 
+def _three_factor() -> pd.DataFrame:
+    """2 x 2 x 2: A and B within subjects, G between (8 subjects per group), two
+    observations per cell and subject, 5 % of the rows dropped at random."""
+    rng = np.random.default_rng(20240612)
+    s, a, b, _ = np.meshgrid(np.arange(16), np.arange(2), np.arange(2), np.arange(2),
+                             indexing="ij")
+    s, a, b = s.ravel(), a.ravel(), b.ravel()
+    g = s // 8
+    u = rng.normal(0.0, 1.0, 16)
+    y = (10.0 + 0.8 * a + 0.5 * b + 0.4 * g + 0.6 * a * b - 0.7 * a * b * g + u[s]
+         + rng.normal(0.0, 1.0, len(s)))
+    df = pd.DataFrame({"subject": [f"s{k + 1:02d}" for k in s],
+                       "A": np.array(["a1", "a2"], dtype=object)[a],
+                       "B": np.array(["b1", "b2"], dtype=object)[b],
+                       "G": np.array(["g1", "g2"], dtype=object)[g], "y": y})
+    return sim.knock_out(df, 0.05, seed=20240613)
+
+
+def _factor_covariate() -> pd.DataFrame:
+    """A 3-level within factor, a 2-level between factor and a numeric subject-level
+    covariate (age) that interacts with the within factor; 24 subjects. The between
+    factor's labels hold a hyphen, which emmeans puts in parentheses in contrast labels."""
+    rng = np.random.default_rng(20240614)
+    n_subj = 24
+    s, c = np.meshgrid(np.arange(n_subj), np.arange(3), indexing="ij")
+    s, c = s.ravel(), c.ravel()
+    age = np.round(rng.uniform(20.0, 60.0, n_subj), 1)
+    group = np.arange(n_subj) % 2
+    u = rng.normal(0.0, 2.0, n_subj)
+    slope = np.array([0.0, 0.05, -0.04])
+    y = (20.0 + np.array([0.0, 1.5, 2.0])[c] + 1.0 * group[s] + 0.1 * age[s]
+         + slope[c] * age[s] + u[s] + rng.normal(0.0, 1.5, len(s)))
+    return pd.DataFrame({"subject": [f"s{k + 1:02d}" for k in s],
+                         "cond": np.array(["ctl", "low", "high"], dtype=object)[c],
+                         "group": np.array(["g-A", "g-B"], dtype=object)[group[s]],
+                         "age": age[s], "y": y})
+
 
 # --------------------------------------------------------------------------- registry
 _CASE_LIST = [
@@ -437,6 +474,16 @@ _CASE_LIST = [
         "checked with helpers.lmer only.",
     ),
     Case(
+        name="crossed_maximal",
+        description="The crossed case's data (no true by-participant slopes) with the maximal "
+        "model its design allows, correlated by-participant random slopes (chapter 6).",
+        formula="y ~ cond + (1 + cond|subject) + (1|item)",
+        make_data=_crossed,
+        statsmodels=False,
+        notes="Expected singular: the data were simulated without random slopes, and the "
+        "slope-intercept correlation is estimated at -1. helpers.lmer only.",
+    ),
+    Case(
         name="crossed_both_slopes",
         description="30 participants x 20 items, condition counterbalanced (within "
         "participants and within items), correlated random intercepts and slopes for both.",
@@ -477,6 +524,23 @@ _CASE_LIST = [
         "common part of that matrix are not separately identified (only their sum is): the "
         "random-effect check compares the sum, the covariance matrix of a worker's three "
         "machine effects.",
+    ),
+    Case(
+        name="three_factor",
+        description="2 x 2 x 2 design: A and B within subjects, G between (16 subjects), two "
+        "observations per cell and subject, 5% of the rows dropped.",
+        formula="y ~ A*B*G + (1|subject)",
+        make_data=_three_factor,
+        notes="Estimated marginal means and contrasts within the levels of two other "
+        "factors (tests/r/posthoc.R).",
+    ),
+    Case(
+        name="factor_covariate",
+        description="A 3-level within factor interacting with a numeric subject-level "
+        "covariate, plus a between factor (24 subjects).",
+        formula="y ~ cond*age + group + (1|subject)",
+        make_data=_factor_covariate,
+        notes="Marginal means are taken at the covariate's mean (emmeans' default).",
     ),
 ]
 
