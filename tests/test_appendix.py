@@ -65,6 +65,10 @@ CHEATSHEET_PROBES = {
                     ".to_dict('list')",
     "time_means": "memory.groupby('Time')['Scores'].mean().to_dict()",
     "simulated_shape": "list(simulated.shape)",
+    "lmer_max": "[fit_max.llf, *fit_max.fe_params, *fit_max.varcorr()['sdcor'],"
+                " bool(helpers.is_singular(fit_max))]",
+    "lmer_max_gap": "float(helpers.compare_with_r(fit_max, 'crossed_maximal')"
+                    "['relative difference'].max())",
     # each model in lme4's syntax (helpers.mixedlm) and in statsmodels' own spelling
     "llf_pairs": "[[fit_cor.llf, fit_cor_sm.llf], [fit_unc.llf, fit_unc_sm.llf],"
                  " [fit_pen.llf, fit_pen_sm.llf], [fit_nest.llf, fit_nest_sm.llf]]",
@@ -108,6 +112,19 @@ def test_cheatsheet_shows_what_statsmodels_cannot_fit(cheatsheet):
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
                    for o in c.outputs if o.output_type == "stream")
     assert "cannot fit correlated random slopes for crossed factors" in " ".join(text.split())
+
+
+@pytest.mark.slow
+def test_the_model_statsmodels_cannot_fit_is_fitted_by_lmer_as_lme4(cheatsheet):
+    _, v = cheatsheet
+    ref = _ref("crossed_maximal")
+    llf, *rest = v["lmer_max"]
+    fe, sd, singular = rest[:2], rest[2:-1], rest[-1]
+    assert llf == pytest.approx(ref["logLik"], rel=1e-6)
+    np.testing.assert_allclose(fe, ref["fixef"]["estimate"], rtol=1e-4)
+    np.testing.assert_allclose(sd, ref["varcorr"]["sdcor"], rtol=1e-4)
+    assert singular is ref["isSingular"] is True
+    assert v["lmer_max_gap"] < 1e-4
 
 
 @pytest.mark.slow
