@@ -246,5 +246,7 @@ def test_the_rest_of_helpers_accepts_an_lmer_fit():
     mixed = helpers.lrt(sm_reduced, full, boundary=True)
     assert mixed["chi2"] == pytest.approx(test["chi2"], rel=1e-5)
     assert mixed["p"] == pytest.approx(test["p"], rel=1e-4)
-    with pytest.raises(ValueError, match="bootstrap refits statsmodels models"):
-        helpers.lrt(reduced, full, method="bootstrap", nsim=10)
+    boot = helpers.lrt(reduced, full, method="bootstrap", nsim=19, seed=1)
+    assert boot["chi2"] == pytest.approx(test["chi2"]) and 1 / 20 <= boot["p"] <= 1
+    with pytest.raises(ValueError, match="not one of each"):
+        helpers.lrt(sm_reduced, full, method="bootstrap", nsim=10)

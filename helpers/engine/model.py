@@ -33,6 +33,8 @@ same elimination that lme4's sparse Cholesky does with a fill-reducing ordering.
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
 import warnings
 from dataclasses import dataclass
 
@@ -216,6 +218,8 @@ class LmerModel:
         self.reml = bool(reml)
         self.cp = CrossProducts.build(X, y, terms)
         self.n, self.p = X.shape
+        self._X = X  # kept for with_response (a new response, the same cross-products)
+        self._response_ops = None
         rows, cols, self.theta0, self.lower = theta_layout(terms)
         starts = np.cumsum([0] + [t.n_theta for t in terms])
         self.theta_slices = [slice(starts[i], starts[i + 1]) for i in range(len(terms))]
@@ -524,6 +528,64 @@ class LmerModel:
         f = self.factor(varpar[:-1])
         RXinv = _solve_lower(f.RX, np.eye(self.p))
         return varpar[-1] ** 2 * (RXinv.T @ RXinv)
+
+    # -- a new response, the same design (parametric bootstrap, profiles) -------
+    def _response_operators(self):
+        """What turning a response into ``X'e``, ``Z'e`` needs, built once and shared by
+        every copy made by :meth:`with_response`: A's stacked columns and codes, Z_B'."""
+        if self._response_ops is None:
+            cp = self.cp
+            XA = np.column_stack([t.X for t in cp.a_terms])
+            ZBt = _z_sparse(cp.b_terms, self.n).T.tocsr() if cp.q_B else None
+            self._response_ops = (XA, cp.a_terms[0].codes, ZBt)
+        return self._response_ops
+
+    def with_response(self, y) -> "LmerModel":
+        """The same model for another response vector ``y`` (same rows, X and Z).
+
+        Only ``X'y``, ``Z'y`` and ``y'y`` are recomputed (one pass over the rows); Z'Z,
+        Z'X, X'X and every pattern of the factorisation are shared with this model, so a
+        refit costs what a fit costs once the cross-products exist. The copy shares
+        those arrays: do not modify them.
+        """
+        y = np.asarray(y, dtype=float).ravel()
+        if y.shape != (self.n,):
+            raise ValueError(f"y must have one value per row ({self.n}), got shape {y.shape}")
+        if not np.all(np.isfinite(y)):
+            raise ValueError("y has missing or infinite values")
+        cp = self.cp
+        XA, codes, ZBt = self._response_operators()
+        beta_ols = sla.solve(cp.XtX, self._X.T @ y, assume_a="pos")
+        e = y - self._X @ beta_ols
+        Zte_A = np.column_stack([np.bincount(codes, weights=XA[:, j] * e, minlength=cp.l_A)
+                                 for j in range(cp.p_A)])
+        Zte_B = np.asarray(ZBt @ e) if cp.q_B else np.zeros(0)
+        new = copy.copy(self)
+        new.cp = dataclasses.replace(cp, beta_ols=beta_ols, Xte=self._X.T @ e,
+                                     ete=float(e @ e), Zte_A=Zte_A, Zte_B=Zte_B)
+        new.n_evals = 0
+        if self.dense:
+            new._Zte_ZtX = self._Zte_ZtX.copy()
+            new._Zte_ZtX[:, 0] = np.concatenate([Zte_A.reshape(-1), Zte_B])
+        return new
+
+    def refit_theta(self, theta0, maxiter: int = 500) -> tuple[np.ndarray, float]:
+        """Minimise the deviance by L-BFGS-B from ``theta0`` (e.g. the original fit's θ),
+        without :func:`optimize`'s restarts and convergence checks: the quick refit of a
+        parametric bootstrap. Returns ``(theta, deviance)``."""
+        lower = self.lower
+        bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
+        if self.dense:
+            def jac(x):
+                return self.gradient(x)
+        else:
+            def jac(x):
+                return _central_gradient(self.deviance, x, lower)
+        x0 = np.maximum(np.asarray(theta0, dtype=float), lower)
+        r = so.minimize(self.deviance, x0, jac=jac, method="L-BFGS-B", bounds=bounds,
+                        options={"ftol": 1e-12, "gtol": 1e-6, "maxiter": maxiter})
+        x = np.where(np.isfinite(lower) & (r.x - lower < 1e-10), lower, r.x)
+        return x, float(self.deviance(x))
 
     # -- conditional modes -------------------------------------------------------
     def conditional_modes(self, f: Factor) -> list[np.ndarray]:

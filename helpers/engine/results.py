@@ -93,6 +93,7 @@ class LmerResult:
         self.frame = frame
         self._env = env
         self._X = np.asarray(X_df, dtype=float)
+        self._X_df = X_df  # for refit
         self._y = y
         f = model.factor(self.theta)
         self._factor = f
@@ -179,6 +180,70 @@ class LmerResult:
             out[col] = pd.Series([np.nan if pd.isna(v) else str(v) for v in out[col]],
                                  dtype=object)
         return out
+
+    # ------------------------------------------------------------------ new responses
+    def _simulate_one(self, rng: np.random.Generator) -> np.ndarray:
+        """One response drawn from the fit: ``Xβ̂ + Zb* + ε*``, ``b* ~ N(0, σ̂² ΛΛ')``
+        drawn term by term (``σ̂ T_i u``, u standard normal per level), then
+        ``ε* ~ N(0, σ̂² I)``."""
+        y = self._X @ self.fe_params.to_numpy()
+        for i, t in enumerate(self.terms):
+            T = self.model.T(self.theta, i)
+            b = self.sigma * rng.standard_normal((t.n_levels, t.p)) @ T.T
+            y += np.einsum("ij,ij->i", t.X, b[t.codes])
+        return y + self.sigma * rng.standard_normal(self.nobs)
+
+    def simulate(self, nsim: int = 1, seed=None) -> np.ndarray:
+        """Responses simulated from the fitted model (lme4's ``simulate(m, use.u = FALSE)``).
+
+        Parameters
+        ----------
+        nsim : int, default 1
+            Number of response vectors.
+        seed : int, numpy SeedSequence or Generator, optional
+            Seed for ``numpy.random.default_rng``.
+
+        Returns
+        -------
+        numpy.ndarray, shape (nsim, nobs)
+            Fixed part ``Xβ̂``, plus random effects drawn from their estimated covariance
+            ``σ̂² T_i T_i'`` (new ones for every vector), plus residual noise ``N(0, σ̂²)``.
+        """
+        if isinstance(nsim, bool) or not isinstance(nsim, (int, np.integer)) or nsim < 1:
+            raise ValueError(f"nsim must be a positive integer, got {nsim!r}")
+        rng = np.random.default_rng(seed)
+        return np.vstack([self._simulate_one(rng) for _ in range(int(nsim))])
+
+    def _quick_refit(self, y) -> tuple:
+        """The fit to a new response, starting from this fit's θ, without convergence
+        checks or conditional modes: ``(theta, sigma, beta, deviance)``. Costs no more
+        than a fit once the rows are summed (see ``LmerModel.with_response``)."""
+        from .model import _one_blas_thread
+
+        with _one_blas_thread():
+            m = self.model.with_response(y)
+            theta, dev = m.refit_theta(self.theta)
+            f = m.factor(theta)
+        return theta, m.sigma(f), f.beta, dev
+
+    def refit(self, y) -> "LmerResult":
+        """The same model fitted to a new response ``y`` (lme4's ``refit(m, newresp)``).
+
+        Reuses the cross-products of X and Z (only ``X'y``, ``Z'y`` and ``y'y`` are
+        recomputed) and starts the optimizer at this fit's θ; the result is a full
+        :class:`LmerResult`, with lme4's convergence checks.
+        """
+        from .model import _one_blas_thread, check_convergence
+
+        y = np.asarray(y, dtype=float).ravel()
+        with _one_blas_thread():
+            m = self.model.with_response(y)
+            theta, dev = m.refit_theta(self.theta)
+            conv = check_convergence(m.deviance, theta, m.lower)
+        return LmerResult._from_fit(
+            m, theta, dev, ["L-BFGS-B from the original fit's theta (refit)"] + conv.messages,
+            conv, formula=self.formula, fixed_formula=self.fixed_formula, X_df=self._X_df,
+            y=y, frame=self.frame, env=self._env, random_terms=self.random_terms)
 
     # ------------------------------------------------------------------ prediction
     def predict(self, newdata: pd.DataFrame | None = None, re: bool = True) -> pd.Series:

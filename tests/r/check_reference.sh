@@ -8,7 +8,9 @@
 #    from the registry (fixed seeds);
 # 2. Rscript tests/r/reference.R fits lmerTest::lmer / afex::aov_ez and writes
 #    one JSON per case;
-# 3. tests/r/json_compare.py compares the fresh files with data/reference/
+# 3. Rscript tests/r/posthoc.R and tests/r/intervals.R write emmeans/contrasts and
+#    r2_nakagawa/confint/bootMer/PBmodcomp values into posthoc/ and intervals/;
+# 4. tests/r/json_compare.py compares the fresh files with data/reference/
 #    (numbers within 1e-6 relative; R/package versions reported, not failed).
 # Exits non-zero, printing the differences, when they disagree.
 # Set PYTHON to choose the interpreter (default: .venv/bin/python, else python3).
@@ -23,6 +25,8 @@ command -v Rscript >/dev/null || { echo "check_reference.sh: Rscript not found" 
 if [[ "${1:-}" == "--update" ]]; then
     "$PYTHON" tests/r/reference_cases.py data/reference/cases
     Rscript tests/r/reference.R data/reference/cases data/reference
+    Rscript tests/r/posthoc.R data/reference/cases data/reference
+    Rscript tests/r/intervals.R data/reference/cases data/reference
     Rscript data/r/export_lme4_data.R data
     echo "updated data/reference/ -- review the diff and update data/reference/README.md if versions changed"
     exit 0
@@ -33,6 +37,8 @@ trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/cases"
 "$PYTHON" tests/r/reference_cases.py "$tmp/cases"
 Rscript tests/r/reference.R "$tmp/cases" "$tmp"
+Rscript tests/r/posthoc.R "$tmp/cases" "$tmp"
+Rscript tests/r/intervals.R "$tmp/cases" "$tmp"
 "$PYTHON" tests/r/json_compare.py data/reference "$tmp" --rtol 1e-6
 
 # The lme4 data sets shipped in data/ must be exactly what lme4 has.
