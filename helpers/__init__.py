@@ -14,6 +14,10 @@ The public API (a contract: code outside the book calls it exactly so)::
     helpers.load(name), helpers.datasets()           # data shipped in data/
     helpers.r_reference(name)                        # what R computed for a reference case
     helpers.compare_with_r(result, case)             # a fit beside R's, number by number
+    helpers.emmeans(result, specs, by=None)          # estimated marginal means (emmeans)
+    helpers.contrasts(result, specs, by=None, method="pairwise", adjust="tukey")  # pairs()
+    helpers.r2(result)                               # marginal, conditional R2 (r2_nakagawa)
+    helpers.confint(result, method="profile")        # intervals for every parameter (confint)
     helpers.describe_design(df, subject, factors)    # within / between / nested, per factor
     helpers.mixedlm(formula, data, **kw)             # lme4 formula -> unfitted statsmodels MixedLM
     helpers.lmer(formula, data, REML=True)           # lme4's algorithm (helpers.engine), fitted
@@ -29,7 +33,7 @@ The public API (a contract: code outside the book calls it exactly so)::
     helpers.simulate_crossed, simulate_nested, knock_out   # data from named parameters
     helpers.simulate_nested_slopes, nested_plot      # pupils in classes in schools, with slopes
     helpers.statsmodels_call(model), translation_table(formulas, data)   # lme4 -> smf.mixedlm code
-    helpers.simulate_dropout, complete_case_anova, random_intercept_lmm,  # chapter 4: dropout
+    helpers.simulate_dropout, complete_case_anova, random_intercept_lmm,  # chapter 5: dropout
     helpers.summarize_study, plot_study, dropout_means, plot_dropout_means
     helpers.by_subject_test, by_item_test, min_f_prime, crossed_lmm_test, fit_crossed,
     helpers.rejection_rates, rejection_rate_plot
@@ -60,6 +64,10 @@ _API = {
     "translation_table": "core.translate",
     "load": "core.data",
     "compare_with_r": "core.against_r",
+    "emmeans": "core.posthoc",
+    "contrasts": "core.posthoc",
+    "r2": "core.intervals",
+    "confint": "core.intervals",
     "datasets": "core.data",
     "r_reference": "core.data",
     "describe_design": "core.design",

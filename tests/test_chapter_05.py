@@ -1,4 +1,4 @@
-"""Chapter 4 (missing data) states what its cells compute, and its mixed model is lme4's.
+"""Chapter 5 (missing data) states what its cells compute, and its mixed model is lme4's.
 
 The chapter's single study of 30 subjects is the R reference case ``dropout_mar``
 (tests/r/reference_cases.py); its fit is compared with data/reference/dropout_mar.json.
@@ -12,7 +12,7 @@ import pytest
 import helpers
 from conftest import ROOT, executed
 
-STEM = "04_missing_data"
+STEM = "05_missing_data"
 
 PROBES = {
     STEM: {

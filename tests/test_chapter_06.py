@@ -1,4 +1,4 @@
-"""Chapter 5, random slopes: the chapter's fits against lme4/lmerTest, and the numbers it states.
+"""Chapter 6, random slopes: the chapter's fits against lme4/lmerTest, and the numbers it states.
 
 The R values are read from data/reference/sleepstudy.json and sleepstudy_uncorrelated.json
 (written by tests/r/reference.R); the rounded numbers in test_the_issues_numbers are the
@@ -13,7 +13,7 @@ import pytest
 
 from conftest import ROOT, executed
 
-STEM = "05_random_slopes"
+STEM = "06_random_slopes"
 
 PROBES = {
     STEM: {

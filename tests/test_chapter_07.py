@@ -1,4 +1,4 @@
-"""Chapter 6 states the numbers it should: lme4's Penicillin and crossed fits, the accepted
+"""Chapter 7 states the numbers it should: lme4's Penicillin and crossed fits, the accepted
 answer to its printed digits, the false-positive simulation, and the optimizer comparison."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import helpers
 from conftest import ROOT, executed
 
-STEM = "06_crossed_random_effects"
+STEM = "07_crossed_random_effects"
 REFERENCE = ROOT / "data" / "reference"
 STOPS_SHORT_CASE = "crossed_stops_short"   # proposed R case: the chapter's `short` data set
 

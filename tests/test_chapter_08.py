@@ -1,4 +1,4 @@
-"""Chapter 7 states the numbers it should: the picture of Z'Z, the profiled deviance and its
+"""Chapter 8 states the numbers it should: the picture of Z'Z, the profiled deviance and its
 minimum, the same optimum as statsmodels, and helpers.lmer against lme4's stored answer for
 the crossed model with correlated by-participant slopes (which statsmodels cannot fit)."""
 from __future__ import annotations
@@ -15,7 +15,7 @@ from conftest import ROOT, error_outputs, executed
 sys.path.insert(0, str(ROOT / "tests" / "r"))
 from reference_cases import read_case_csv  # noqa: E402
 
-STEM = "07_how_a_mixed_model_is_fitted"
+STEM = "08_how_a_mixed_model_is_fitted"
 
 PROBES = {
     STEM: {

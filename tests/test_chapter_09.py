@@ -1,4 +1,4 @@
-"""Chapter 8 (nested and other structures): the numbers it states, and R's numbers for its fits.
+"""Chapter 9 (nested and other structures): the numbers it states, and R's numbers for its fits.
 
 The nested fits are compared with lme4/lmerTest's output stored in data/reference/nested.json
 and nested_explicit.json (the same data, from the same call of helpers.simulate_nested), at the
@@ -14,7 +14,7 @@ import pytest
 
 from conftest import ROOT, error_outputs, executed
 
-STEM = "08_nested_structures"
+STEM = "09_nested_structures"
 REFERENCE = ROOT / "data" / "reference"
 
 

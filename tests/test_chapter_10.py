@@ -1,4 +1,4 @@
-"""Chapter 9 (reporting and troubleshooting): the worked write-up against R, and every warning.
+"""Chapter 10 (reporting and troubleshooting): the worked write-up against R, and every warning.
 
 The chapter's values are read from the executed notebook (``PROBES``); R's come from the
 stored reference files in data/reference/ (written by tests/r/reference.R, read with
@@ -15,7 +15,7 @@ import pytest
 import helpers
 from conftest import executed
 
-STEM = "09_reporting_troubleshooting"
+STEM = "10_reporting_troubleshooting"
 
 _CAUGHT = [
     "caught_memory", "caught_boundary", "caught_seconds", "caught_ms", "caught_ols",

@@ -18,7 +18,7 @@ from helpers.studies.crossed import (by_item_test, by_subject_test, crossed_lmm_
 matplotlib.use("Agg")
 
 # The reference case `crossed` (tests/r/reference_cases.py, _crossed) and the data set on which
-# statsmodels' default fit() stops short (chapter 6): the same call with 20 participants.
+# statsmodels' default fit() stops short (chapter 7): the same call with 20 participants.
 CROSSED = dict(n_subj=30, n_item=16, beta0=800.0, effect=50.0, subj_sd=100.0, item_sd=80.0,
                error_sd=200.0, seed=20240606)
 STOPS_SHORT = {**CROSSED, "n_subj": 20}

@@ -2,7 +2,7 @@
 
 Each notebook is executed once per test session; ``PROBES`` names expressions that are
 evaluated in the notebook's namespace after its last cell, so the assertions below check the
-values the chapter computed, not the text it printed. Chapters 4 onwards keep their probes and
+values the chapter computed, not the text it printed. Chapters 5 onwards keep their probes and
 number checks in ``test_chapter_NN.py`` (see ``conftest.executed``).
 """
 from __future__ import annotations

@@ -4,8 +4,8 @@ These modules serve the book's chapters; they are not part of the stable API a
 reader's own analysis should rely on (that is :mod:`helpers.core`).
 
 * ``simulate``   -- data sets drawn from named parameters (``subj_sd``, ``error_sd``, ...)
-* ``missing``    -- chapter 4: dropout, complete-case ANOVA and the mixed model on all rows
-* ``slopes``     -- chapter 5: each group's line, shrinkage and lattice figures
-* ``crossed``    -- chapter 6: by-participant and by-item tests against the crossed model
-* ``structures`` -- chapter 8: pupils in classes in schools, with slopes
+* ``missing``    -- chapter 5: dropout, complete-case ANOVA and the mixed model on all rows
+* ``slopes``     -- chapter 6: each group's line, shrinkage and lattice figures
+* ``crossed``    -- chapter 7: by-participant and by-item tests against the crossed model
+* ``structures`` -- chapter 9: pupils in classes in schools, with slopes
 """

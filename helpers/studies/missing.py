@@ -1,6 +1,6 @@
-"""Dropout in a within-subject design: the pieces of chapter 4's simulation study.
+"""Dropout in a within-subject design: the pieces of chapter 5's simulation study.
 
-Chapter 4 asks what happens to a repeated-measures analysis when subjects
+Chapter 5 asks what happens to a repeated-measures analysis when subjects
 leave a study early. The chapter writes its simulation loop itself, in a few
 visible lines (simulate one data set, analyse it twice, collect one row per
 analysis); this module holds what the loop calls and what reads its results:

@@ -1,4 +1,4 @@
-"""Chapter 8's study code: pupils in classes in schools, with slopes, and its figure.
+"""Chapter 9's study code: pupils in classes in schools, with slopes, and its figure.
 
 * :func:`simulate_nested_slopes`, pupils in classes in schools with a
   pupil-level covariate whose effect varies from school to school, the data

@@ -316,6 +316,14 @@ def _factor_covariate() -> pd.DataFrame:
                          "age": age[s], "y": y})
 
 
+def _pingouin_mixed_one_missing() -> pd.DataFrame:
+    """The memory data with the score in row 100 missing (NA), as chapters 2 and 4 have
+    it: that subject keeps two of its three scores."""
+    df = _pingouin_mixed()
+    df.loc[100, "Scores"] = np.nan
+    return df
+
+
 # --------------------------------------------------------------------------- registry
 _CASE_LIST = [
     Case(
@@ -421,20 +429,20 @@ _CASE_LIST = [
     Case(
         name="sleepstudy",
         description="lme4's sleepstudy: reaction time over 10 days of sleep restriction, 18 "
-        "subjects, correlated random intercepts and slopes (chapter 5).",
+        "subjects, correlated random intercepts and slopes (chapter 6).",
         formula="Reaction ~ Days + (1 + Days|Subject)",
         make_data=_sleepstudy,
     ),
     Case(
         name="sleepstudy_uncorrelated",
-        description="sleepstudy with independent random intercepts and slopes (chapter 5).",
+        description="sleepstudy with independent random intercepts and slopes (chapter 6).",
         formula="Reaction ~ Days + (1 + Days||Subject)",
         make_data=_sleepstudy,
     ),
     Case(
         name="penicillin",
         description="lme4's Penicillin: 6 samples crossed with 24 plates, crossed random "
-        "intercepts (chapter 6).",
+        "intercepts (chapter 7).",
         formula="diameter ~ 1 + (1|plate) + (1|sample)",
         make_data=_penicillin,
         notes="No fixed terms besides the intercept, so the ANOVA table is empty.",
@@ -447,7 +455,7 @@ _CASE_LIST = [
     ),
     Case(
         name="dropout_mar",
-        description="Chapter 4's data set: 30 subjects x 4 time points, subjects dropping out "
+        description="Chapter 5's data set: 30 subjects x 4 time points, subjects dropping out "
         "with a probability that depends on their previous score (MAR); only the observed rows.",
         formula="y ~ time + (1|subject)",
         make_data=_dropout_mar,
@@ -458,7 +466,7 @@ _CASE_LIST = [
     Case(
         name="crossed_stops_short",
         description="The crossed case's parameters with 20 participants: statsmodels' default "
-        "fit() stops short of the optimum here (chapter 6).",
+        "fit() stops short of the optimum here (chapter 7).",
         formula="y ~ cond + (1|subject) + (1|item)",
         make_data=_crossed_stops_short,
     ),
@@ -476,7 +484,7 @@ _CASE_LIST = [
     Case(
         name="crossed_maximal",
         description="The crossed case's data (no true by-participant slopes) with the maximal "
-        "model its design allows, correlated by-participant random slopes (chapter 6).",
+        "model its design allows, correlated by-participant random slopes (chapter 7).",
         formula="y ~ cond + (1 + cond|subject) + (1|item)",
         make_data=_crossed,
         statsmodels=False,
@@ -541,6 +549,15 @@ _CASE_LIST = [
         formula="y ~ cond*age + group + (1|subject)",
         make_data=_factor_covariate,
         notes="Marginal means are taken at the covariate's mean (emmeans' default).",
+    ),
+    Case(
+        name="mixed_one_missing",
+        description="pingouin's mixed_anova data with one score (row 100) missing: 179 "
+        "scores of 60 subjects (chapter 4).",
+        formula="Scores ~ Time*Group + (1|Subject)",
+        make_data=_pingouin_mixed_one_missing,
+        notes="lmer uses all 179 scores; no afex: aov_ez would drop the subject with the "
+        "missing score, a different data set.",
     ),
 ]
 
