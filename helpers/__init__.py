@@ -18,6 +18,7 @@ The public API (a contract: code outside the book calls it exactly so)::
     helpers.contrasts(result, specs, by=None, method="pairwise", adjust="tukey")  # pairs()
     helpers.r2(result)                               # marginal, conditional R2 (r2_nakagawa)
     helpers.confint(result, method="profile")        # intervals for every parameter (confint)
+    helpers.profile(result)                          # the profile curves behind them (profile)
     helpers.describe_design(df, subject, factors)    # within / between / nested, per factor
     helpers.mixedlm(formula, data, **kw)             # lme4 formula -> unfitted statsmodels MixedLM
     helpers.lmer(formula, data, REML=True)           # lme4's algorithm (helpers.engine), fitted
@@ -68,6 +69,7 @@ _API = {
     "contrasts": "core.posthoc",
     "r2": "core.intervals",
     "confint": "core.intervals",
+    "profile": "core.intervals",
     "datasets": "core.data",
     "r_reference": "core.data",
     "describe_design": "core.design",

@@ -212,3 +212,59 @@ def test_bad_input():
         confint("not a fit")
     with pytest.raises(ValueError, match="fitted"):
         r2(object())
+
+
+@pytest.mark.parametrize("kind", ["lmer", "statsmodels"])
+def test_profile_curve(kind):
+    """profile(): zeta 0 at the ML estimate, +-1.96 at confint's limits, increasing."""
+    from helpers.core.intervals import profile
+
+    fit = _fit("mixed_balanced", kind)
+    which = ["sd_(Intercept)|Subject", "sigma"]
+    curve = profile(fit, which=which, n_points=9)
+    assert list(curve.columns) == ["parameter", "value", "zeta"]
+    assert list(curve["parameter"].unique()) == which
+    limits = curve.attrs["limits"]
+    ref = _ref("mixed_balanced")["profile"]
+    # sigma's limits are lme4's; the SD's lower limit is the bound 0
+    assert limits.loc["sigma"].tolist() == pytest.approx(ref["lower"][1:2] + ref["upper"][1:2],
+                                                         rel=1e-3)
+    assert limits.loc[which[0], "lower"] == 0
+    for name, part in curve.groupby("parameter", sort=False):
+        z = dict(zip(part["value"], part["zeta"]))
+        assert z[curve.attrs["estimates"][name]] == 0
+        assert np.all(np.diff(part["zeta"].to_numpy()) > 0)
+        for end in limits.loc[name]:
+            if end > 0:
+                assert abs(abs(z[end]) - 1.959963984540054) < 1e-3
+    assert curve.attrs["estimates"]["sigma"] == pytest.approx(
+        np.sqrt(np.mean(np.asarray(fit.resid) ** 2)), rel=0.1)
+
+
+def test_profile_of_a_fixed_effect_is_nearly_straight():
+    from helpers.core.intervals import profile
+
+    fit = _fit("sleepstudy", "lmer")
+    curve = profile(fit, which="Days", n_points=7)
+    slope = np.polyfit(curve["value"], curve["zeta"], 1)[0]
+    resid = curve["zeta"] - np.polyval(np.polyfit(curve["value"], curve["zeta"], 1),
+                                       curve["value"])
+    assert slope > 0 and np.max(np.abs(resid)) < 0.1
+    lo, up = curve.attrs["limits"].loc["Days"]
+    ref = _ref("sleepstudy")["profile"]
+    i = ref["names"].index("Days")
+    assert [lo, up] == pytest.approx([ref["lower"][i], ref["upper"][i]], rel=1e-3)
+
+
+def test_profile_bad_input():
+    from helpers.core.intervals import profile
+
+    fit = _fit("mixed_balanced", "lmer")
+    with pytest.raises(ValueError, match="sd_\\(Intercept\\)\\|Subject"):
+        profile(fit, which="sd_Subject")
+    with pytest.raises(ValueError, match="n_points"):
+        profile(fit, n_points=1)
+    with pytest.raises(ValueError, match="level"):
+        profile(fit, level=0)
+    with pytest.raises(ValueError, match="fitted"):
+        profile("not a fit")
