@@ -2,9 +2,11 @@
 
 The cheat sheet is executed once (module fixture) with probes that read the numbers it
 computed; they are compared with lme4 / lmerTest / afex output stored in
-``data/reference/<case>.json`` (never typed here), with the book's tolerances: fixed effects
-and SDs 0.1 % (relative to the residual SD when the value is near 0), correlations 0.001,
-REML log-likelihood 0.01, F and DenDF 1 %, p 0.002.
+``data/reference/<case>.json``, and with emmeans, performance, lme4's confint/bootMer and
+pbkrtest output in ``data/reference/posthoc/`` and ``data/reference/intervals/`` (never
+typed here), with the book's tolerances: fixed effects and SDs 0.1 % (relative to the
+residual SD when the value is near 0), correlations 0.001, REML log-likelihood 0.01, F and
+DenDF 1 %, p 0.002; bootstrap results within Monte Carlo error.
 """
 from __future__ import annotations
 
@@ -69,6 +71,19 @@ CHEATSHEET_PROBES = {
                 " bool(helpers.is_singular(fit_max))]",
     "lmer_max_gap": "float(helpers.compare_with_r(fit_max, 'crossed_maximal')"
                     "['relative difference'].max())",
+    # emmeans, contrasts, R², profile and bootstrap intervals, PBmodcomp
+    "emm_time": "emm_time[['emmean', 'SE', 'df', 'lower', 'upper']].to_dict('list')",
+    "pairs_time": "pairs_time.to_dict('list')",
+    "pairs_time_adjust": "pairs_time.attrs['adjust']",
+    "pairs_by_group": "pairs_by_group.to_dict('list')",
+    "pairs_by_group_adjust": "pairs_by_group.attrs['adjust']",
+    "r2_mem": "r2_mem.to_dict()",
+    "ci_profile": "ci_profile.to_numpy().tolist()",
+    "ci_boot": "ci_boot.to_numpy().tolist()",
+    "ci_boot_failed": "int(ci_boot.attrs['failed'])",
+    "ci_boot_reps": "ci_boot.attrs['replicates'].to_numpy().tolist()",
+    "pb_test": "[float(pb_test['chi2']), float(pb_test['p']), int(pb_test['nsim'])]",
+    "pb_mean": "float(pb_simulated.mean())",
     # each model in lme4's syntax (helpers.mixedlm) and in statsmodels' own spelling
     "llf_pairs": "[[fit_cor.llf, fit_cor_sm.llf], [fit_unc.llf, fit_unc_sm.llf],"
                  " [fit_pen.llf, fit_pen_sm.llf], [fit_nest.llf, fit_nest_sm.llf]]",
@@ -254,6 +269,83 @@ def test_pairwise_tests_report_the_mean_differences(cheatsheet):
     assert v["simulated_shape"] == [180, 3]
 
 
+def _percentile_se(t, a):
+    """Monte Carlo SE of a percentile, as tests/r/intervals.R computes R's: half the gap
+    between the order statistics one binomial SD either side."""
+    t = np.sort(t)
+    n = len(t)
+    s = np.sqrt(a * (1 - a) / n)
+    return (t[min(n, int(np.ceil(n * (a + s)))) - 1]
+            - t[max(1, int(np.floor(n * (a - s)))) - 1]) / 2
+
+
+def _posthoc(specs, by, adjust):
+    ref = _ref("posthoc/mixed_balanced")
+    return next(c for c in ref["contrasts"] if c["specs"] == specs and c["by"] == by
+                and c["method"] == "pairwise" and c["adjust"] == adjust)
+
+
+@pytest.mark.slow
+def test_emmeans_and_contrasts_match_emmeans(cheatsheet):
+    _, v = cheatsheet
+    ref = _ref("posthoc/mixed_balanced")
+    emm = next(e for e in ref["emmeans"] if e["specs"] == ["Time"] and e["by"] == [])
+    for ours, theirs in (("emmean", "emmean"), ("SE", "SE"), ("df", "df"),
+                         ("lower", "lower.CL"), ("upper", "upper.CL")):
+        assert v["emm_time"][ours] == pytest.approx(emm["table"][theirs], rel=1e-4), ours
+    for key, specs, by, adjust in (("pairs_time", ["Time"], [], "tukey"),
+                                   ("pairs_by_group", ["Time"], ["Group"], "holm")):
+        r = _posthoc(specs, by, adjust)
+        ours = v[key]
+        assert v[key + "_adjust"] == r["adjust_used"] == adjust
+        assert ours["contrast"] == r["table"]["contrast"]
+        if by:
+            assert ours["Group"] == r["table"]["Group"]
+        assert ours["estimate"] == pytest.approx(r["table"]["estimate"], rel=1e-4)
+        assert ours["SE"] == pytest.approx(r["table"]["SE"], rel=1e-4)
+        assert ours["df"] == pytest.approx(r["table"]["df"], rel=1e-3)
+        assert ours["t"] == pytest.approx(r["table"]["t.ratio"], rel=1e-4)
+        assert ours["p"] == pytest.approx(r["table"]["p.value"], abs=1e-4)
+
+
+@pytest.mark.slow
+def test_r2_and_intervals_match_performance_and_lme4(cheatsheet):
+    _, v = cheatsheet
+    r2 = _ref("intervals/mixed_balanced")["r2"]
+    assert v["r2_mem"]["marginal"] == pytest.approx(r2["marginal"], abs=1e-4)
+    assert v["r2_mem"]["conditional"] == pytest.approx(r2["conditional"], abs=1e-4)
+    ref = _ref("intervals/sleepstudy")
+    sigma = _ref("sleepstudy")["sigma"]
+    prof = ref["profile"]
+    for name, (lo, hi), r_lo, r_hi in zip(prof["names"], v["ci_profile"], prof["lower"],
+                                          prof["upper"]):
+        if name.startswith("cor_"):
+            assert abs(lo - r_lo) <= 1e-3 and abs(hi - r_hi) <= 1e-3
+        else:
+            assert _close([lo, hi], [r_lo, r_hi], sigma), name
+    # the bootstrap: within Monte Carlo error of bootMer's limits
+    boot = ref["boot"]
+    assert v["ci_boot_failed"] == 0 and len(v["ci_boot"]) == len(boot["names"])
+    reps = np.array(v["ci_boot_reps"])
+    for i, name in enumerate(boot["names"]):
+        for j, col in enumerate(("lower", "upper")):
+            se = np.hypot(_percentile_se(reps[:, i], (0.025, 0.975)[j]),
+                          boot[f"mc_se_{col}"][i])
+            assert abs(v["ci_boot"][i][j] - boot[col][i]) <= 4 * se, (name, col)
+
+
+@pytest.mark.slow
+def test_bootstrap_test_matches_pbmodcomp(cheatsheet):
+    _, v = cheatsheet
+    ref = _ref("intervals/pbmodcomp_sleepstudy")
+    chi2, p, nsim = v["pb_test"]
+    assert ref["reml"] is False and nsim == ref["nsim"]
+    assert chi2 == pytest.approx(ref["stat"], rel=1e-4)
+    assert p == pytest.approx(ref["p_PB"])
+    se_mean = ref["ref_sd"] / np.sqrt(ref["nsim"])
+    assert abs(v["pb_mean"] - ref["ref_mean"]) <= 4 * np.sqrt(2) * se_mean
+
+
 @pytest.mark.slow
 def test_statsmodels_spellings_fit_the_same_models(cheatsheet):
     _, v = cheatsheet
@@ -295,7 +387,8 @@ def test_cheatsheet_shows_r_next_to_python():
                  "(1 | plate) + (1 | sample)", "school/class", "summary(", "fixef(", "ranef(",
                  "VarCorr(", "isSingular(", "allFit(", "type = 3", "anova(m0, m1)",
                  "REML = FALSE", 'method = "Wald"', "predict(", "aov_ez(", "emmeans(",
-                 "simulate("]:
+                 "simulate(", "pairs(", "contrast(", "r2_nakagawa(", "confint(m_cor)",
+                 'method = "boot"', "bootMer(", "PBmodcomp("]:
         assert call in r_code, call
 
 

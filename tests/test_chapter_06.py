@@ -1,7 +1,9 @@
 """Chapter 6, random slopes: the chapter's fits against lme4/lmerTest, and the numbers it states.
 
 The R values are read from data/reference/sleepstudy.json and sleepstudy_uncorrelated.json
-(written by tests/r/reference.R); the rounded numbers in test_the_issues_numbers are the
+(written by tests/r/reference.R) and from data/reference/intervals/sleepstudy.json and
+pbmodcomp_sleepstudy.json (lme4's confint and bootMer, pbkrtest's PBmodcomp; written by
+tests/r/intervals.R); the rounded numbers in test_the_issues_numbers are the
 ones the issue for this chapter quotes.
 """
 from __future__ import annotations
@@ -66,6 +68,24 @@ PROBES = {
         "rescaled_llf": "float(rescaled.llf)",
         "rescaled_gap": "float(gap)",
         "curvature_lrt": "helpers.lrt(linear_re, rescaled, boundary=True)[['chi2', 'df', 'p']].astype(float).to_dict()",
+        # profile and bootstrap intervals, bootstrap LRT (helpers.lmer fits)
+        "engine_llf": "float(engine_fit.llf)",
+        "profile_ci": "profile_ci.to_numpy().tolist()",
+        "profile_names": "list(profile_ci.index)",
+        "boot_ci": "boot_ci.to_numpy().tolist()",
+        "boot_failed": "int(boot_ci.attrs['failed'])",
+        "boot_nsim": "len(replicates)",
+        "boot_mc_se": "mc_se.to_numpy().tolist()",
+        "boot_at_one": "at_one",
+        "boot_gap_in_se": "float(np.max(r_gap / r_se))",
+        "profile_gap": "float(r_profile_gap)",
+        "slope_reps": "[float(slope_reps.median()), float(slope_reps.min())]",
+        "boot_ms": "[float(sm_ms), float(boot_ms)]",
+        "boot_test": "[float(boot_test['chi2']), float(boot_test['p']), int(boot_test['nsim'])]",
+        "boot_simulated": "[float(simulated.mean()), float(boot_q90),"
+                          " float(percentile_se(simulated, 0.9)), float(simulated.max())]",
+        "mixture_ml": "[float(mixture_ml['chi2']), float(mixture_ml['p'])]",
+        "mixture_q90": "float(mixture_q90)",
         # exercises
         "centred": ("[float(centred_fit.llf)] + helpers.varcorr(centred_fit)['sdcor'].tolist()"
                     " + [float(centred_fit.fe_params['DaysC'])]"),
@@ -238,6 +258,85 @@ def test_random_curvature_troubles_and_remedies(v):
     assert v["rescaled_llf"] - best == pytest.approx(3 * math.log(4.5), abs=1e-3)
     test = v["curvature_lrt"]
     assert test["df"] == 3 and test["p"] < 0.01
+
+
+# ------------------------------------------------------------------ intervals and the bootstrap
+
+def _percentile_se(t, a):
+    """The Monte Carlo SE of a percentile, as tests/r/intervals.R computes R's."""
+    import numpy as np
+
+    t = np.sort(np.asarray(t, dtype=float))
+    n = len(t)
+    s = math.sqrt(a * (1 - a) / n)
+    return (t[min(n, math.ceil(n * (a + s))) - 1] - t[max(1, math.floor(n * (a - s))) - 1]) / 2
+
+
+@pytest.mark.slow
+def test_profile_intervals_match_lme4(v):
+    ref = reference("intervals/sleepstudy")
+    prof = ref["profile"]
+    assert abs(v["engine_llf"] - v["llf"]) < 1e-3      # the same model as statsmodels'
+    assert len(v["profile_ci"]) == len(prof["names"]) == 6
+    sigma = reference("sleepstudy")["sigma"]
+    for name, (lo, hi), r_lo, r_hi in zip(prof["names"], v["profile_ci"], prof["lower"],
+                                          prof["upper"]):
+        if name.startswith("cor_"):
+            assert abs(lo - r_lo) <= 1e-3 and abs(hi - r_hi) <= 1e-3, name
+        else:
+            assert close_sd(lo, r_lo, sigma) and close_sd(hi, r_hi, sigma), name
+    assert v["profile_gap"] < 1e-3
+
+
+@pytest.mark.slow
+def test_bootstrap_intervals_within_monte_carlo_error_of_bootmer(v):
+    boot = reference("intervals/sleepstudy")["boot"]
+    assert v["boot_nsim"] == boot["nsim"] == 1000 and v["boot_failed"] == 0
+    for i, name in enumerate(boot["names"]):
+        for j, col in enumerate(("lower", "upper")):
+            se = math.hypot(v["boot_mc_se"][i][j], boot[f"mc_se_{col}"][i])
+            assert abs(v["boot_ci"][i][j] - boot[col][i]) <= 4 * se, (name, col)
+    # what the prose says: gaps of Monte Carlo size, and how large that is
+    assert v["boot_gap_in_se"] < 3
+    se = v["boot_mc_se"]
+    assert 0.03 < min(se[2]) and max(se[2]) < 0.15        # slope SD, ms/day
+    assert 0.25 < min(se[0]) and max(se[0]) < 0.55        # intercept SD, ms
+    assert 0 < v["boot_at_one"] < 50                       # some singular refits
+    median, smallest = v["slope_reps"]
+    assert median < v["varcorr"]["sdcor"][1] and smallest > 0
+    # the profile limits of the SDs are lopsided upwards; the bootstrap's lie lower
+    (lo, hi), est = v["profile_ci"][2], v["varcorr"]["sdcor"][1]
+    assert hi - est > est - lo
+    assert 2.5 < v["boot_ci"][2][0] < lo and 3 < lo and hi < 9
+    for i in (0, 2, 3):
+        assert v["boot_ci"][i][1] < v["profile_ci"][i][1]
+    # helpers.lmer's refits are the fast ones
+    assert v["boot_ms"][1] < v["boot_ms"][0]
+
+
+@pytest.mark.slow
+def test_bootstrap_lrt_against_pbmodcomp_and_the_mixture(v):
+    from scipy import stats
+
+    ref = reference("intervals/pbmodcomp_sleepstudy")
+    # the same pair of models: random intercept against correlated slopes, ML
+    assert ref["reml"] is False and ref["small"] == "Reaction ~ Days + (1 | Subject)"
+    assert ref["large"] == "Reaction ~ Days + (1 + Days | Subject)"
+    chi2, p, nsim = v["boot_test"]
+    assert abs(chi2 - ref["stat"]) <= 1e-4 * ref["stat"] and nsim == ref["nsim"]
+    assert p == pytest.approx(1 / (nsim + 1)) and p == pytest.approx(ref["p_PB"])
+    mean, q90, q90_se, largest = v["boot_simulated"]
+    assert largest < chi2
+    se_mean = ref["ref_sd"] / math.sqrt(ref["nsim"])
+    assert abs(mean - ref["ref_mean"]) <= 4 * math.sqrt(2) * se_mean
+    assert abs(q90 - ref["ref_q90"]) <= 4 * math.hypot(q90_se, ref["ref_q90_se"])
+    # the mixture for the same ML pair, and the bootstrap's tail is lighter than the mixture's
+    m_chi2, m_p = v["mixture_ml"]
+    assert m_chi2 == pytest.approx(chi2)
+    assert m_p == pytest.approx(0.5 * stats.chi2.sf(chi2, 1) + 0.5 * stats.chi2.sf(chi2, 2))
+    assert round(v["mixture_q90"], 2) == 3.81
+    assert q90 < v["mixture_q90"] and ref["ref_q90"] < v["mixture_q90"]
+    assert mean < 1.5 and ref["ref_mean"] < 1.5
 
 
 # ------------------------------------------------------------------ exercise solutions
