@@ -1,8 +1,8 @@
 """Chapter 10 (reporting and troubleshooting): the worked write-up against R, and every warning.
 
 The chapter's values are read from the executed notebook (``PROBES``); R's come from the
-stored reference files in data/reference/ (written by tests/r/reference.R, read with
-``helpers.r_reference``), never typed here. The results paragraphs are checked twice: every
+stored reference files in data/reference/ (written by tests/r/reference.R, posthoc.R and
+intervals.R, read with ``helpers.r_reference``), never typed here. The results paragraphs are checked twice: every
 number in them is the fit's, and they are shown as Markdown, so they wrap like text.
 """
 from __future__ import annotations
@@ -42,7 +42,15 @@ PROBES = {
         "memory_optimizers": "memory_fits.table[['converged', 'llf', 'error']].reset_index().to_dict('list')",
         "n_converged": "len(converged)",
         "llf_spread": "llf_spread",
-        "june": "{k: float(v) for k, v in june_row.items()}",
+        "time_means": "time_means[['emmean', 'SE', 'df']].to_dict('list')",
+        "time_pairs": "time_pairs.to_dict('list')",
+        "time_pairs_adjust": "time_pairs.attrs['adjust']",
+        "time_by_group": "time_by_group.to_dict('list')",
+        "time_by_group_adjust": "time_by_group.attrs['adjust']",
+        "memory_r2": "memory_r2.to_dict()",
+        "memory_ci": "memory_ci.to_numpy().tolist()",
+        "memory_ci_names": "list(memory_ci.index)",
+        "score_sd": "score_sd",
         "versions": "versions.to_dict()",
         "write_up": "write_up",
         "memory_pg": "pg.mixed_anova(memory, dv='Scores', within='Time', between='Group',"
@@ -87,7 +95,8 @@ PROBES = {
         "gappy_nobs": "int(gappy_fit.nobs)",
         # 6. between-subject slope
         "between_error": "between_error",
-        "between_table": "between_fits.table[['converged', 'llf', 'between[T.b2] Var']].reset_index()"
+        "between_table": "between_fits.table[['converged', 'llf', 'between[T.b2] Var', 'error']]"
+                         ".reset_index()"
                          ".to_dict('list')",
         # exercises
         "sleep_fixed": "sleep_fixed.to_dict('list')",
@@ -203,8 +212,21 @@ def test_write_up_numbers_are_the_fits_rounded_numbers(v):
                 f"{_p_text(a['p'][i])}")
 
     sd = dict(zip(v["memory_vc"]["grp"], v["memory_vc"]["sdcor"]))
-    j = v["june"]
     miss = v["memory_missing"]
+    pairs = {c: i for i, c in enumerate(v["time_pairs"]["contrast"])}
+    tp, tg = v["time_pairs"], v["time_by_group"]
+
+    def contrast(table, i):
+        """A contrast reported the other way round (June - August), as the text does."""
+        return (f"by {-table['estimate'][i]:.2f} (*SE* = {table['SE'][i]:.2f}, "
+                f"*t*({table['df'][i]:.1f}) = {-table['t'][i]:.2f}, {_p_text(table['p'][i])})")
+
+    def within(group):
+        return next(i for i, (g, c) in enumerate(zip(tg["Group"], tg["contrast"]))
+                    if g == group and c == "August - June")
+
+    ci = dict(zip(v["memory_ci_names"], v["memory_ci"]))
+    subj, res = ci["sd_(Intercept)|Subject"], ci["sigma"]
     pieces = [
         f"{miss['rows_complete']} scores from {miss['subjects']} participants, "
         f"{v['per_group']['Control']} Control and {v['per_group']['Meditation']} Meditation",
@@ -212,11 +234,19 @@ def test_write_up_numbers_are_the_fits_rounded_numbers(v):
         f"{v['n_converged']} of {len(v['memory_optimizers']['optimizer'])} optimizers converged",
         f"REML log-likelihood {v['memory_llf']:.2f}",
         f_text("Time"), f_text("Group"), f_text("Time:Group"),
-        f"participant SD was {sd['Subject']:.2f} (ICC = {v['memory_icc']:.2f}) and the "
-        f"residual SD {sd['Residual']:.2f}",
-        f"rose by {j['estimate']:.2f} units",
-        f"*b* = {j['estimate']:.2f}, 95% CI [{j['ci_low']:.2f}, {j['ci_high']:.2f}], "
-        f"*t*({j['df']:.1f}) = {j['t']:.2f}, {_p_text(j['p'])}",
+        f"Tukey-adjusted for {len(tp['contrast'])} comparisons",
+        "higher scores in June than in August, " + contrast(tp, pairs["August - June"]),
+        f"August and January, {_p_text(tp['p'][pairs['August - January']])}",
+        f"January and June, {_p_text(tp['p'][pairs['January - June']])}",
+        "rose from August to June " + contrast(tg, within("Meditation")).replace(
+            " (*SE*", " in the Meditation group (*SE*"),
+        contrast(tg, within("Control")).replace(" (*SE*", " in the Control group (*SE*"),
+        "Tukey-adjusted within each group",
+        f"marginal R² = {v['memory_r2']['marginal']:.2f}; conditional R² = "
+        f"{v['memory_r2']['conditional']:.2f}",
+        f"participant SD was {sd['Subject']:.2f} (95% profile-likelihood CI "
+        f"[{subj[0]:.2f}, {subj[1]:.2f}]; ICC = {v['memory_icc']:.2f}) and the "
+        f"residual SD {sd['Residual']:.2f} [{res[0]:.2f}, {res[1]:.2f}]",
     ]
     rest = text
     for piece in pieces:
@@ -229,6 +259,53 @@ def test_write_up_numbers_are_the_fits_rounded_numbers(v):
         assert f"= {fval:.2f}, " in text and f", {den:.1f}) =" in text, term
     assert f"participant SD was {ref['varcorr']['sdcor'][0]:.2f}" in text
     assert "The model was fitted by REML" in text and "not singular" in text
+    # no treatment-coded coefficient is reported as a contrast
+    assert "*b* =" not in text
+    assert v["time_pairs_adjust"] == v["time_by_group_adjust"] == "tukey"
+
+
+def _r_contrasts(ref, specs, by, adjust):
+    return next(c for c in ref["contrasts"] if c["specs"] == specs and c["by"] == by
+                and c["method"] == "pairwise" and c["adjust"] == adjust)
+
+
+@pytest.mark.slow
+def test_worked_example_contrasts_r2_and_intervals_match_r(v):
+    """emmeans (posthoc/mixed_balanced.json), r2_nakagawa and confint (intervals/...)."""
+    post = _reference("posthoc/mixed_balanced")
+    emm = next(e for e in post["emmeans"] if e["specs"] == ["Time"] and e["by"] == [])
+    for key, r_key in (("emmean", "emmean"), ("SE", "SE"), ("df", "df")):
+        assert v["time_means"][key] == pytest.approx(emm["table"][r_key], rel=1e-4)
+    for ours, specs, by in ((v["time_pairs"], ["Time"], []),
+                            (v["time_by_group"], ["Time"], ["Group"])):
+        ref = _r_contrasts(post, specs, by, "tukey")
+        assert ref["adjust_used"] == "tukey"
+        assert ours["contrast"] == ref["table"]["contrast"]
+        if by:
+            assert ours["Group"] == ref["table"]["Group"]
+        assert ours["estimate"] == pytest.approx(ref["table"]["estimate"], rel=1e-4)
+        assert ours["SE"] == pytest.approx(ref["table"]["SE"], rel=1e-4)
+        assert ours["df"] == pytest.approx(ref["table"]["df"], rel=1e-3)
+        assert ours["t"] == pytest.approx(ref["table"]["t.ratio"], rel=1e-4)
+        assert ours["p"] == pytest.approx(ref["table"]["p.value"], abs=1e-4)
+    intervals = _reference("intervals/mixed_balanced")
+    assert v["memory_r2"]["marginal"] == pytest.approx(intervals["r2"]["marginal"], abs=1e-4)
+    assert v["memory_r2"]["conditional"] == pytest.approx(intervals["r2"]["conditional"],
+                                                          abs=1e-4)
+    prof = intervals["profile"]
+    assert len(v["memory_ci"]) == len(prof["names"])
+    for name, (lo, hi), r_lo, r_hi in zip(prof["names"], v["memory_ci"], prof["lower"],
+                                          prof["upper"]):
+        if name == "sd_(Intercept)|Subject":
+            # lme4's spline misses its own profile's root near 0 (tests/test_intervals.py)
+            assert lo == r_lo == 0
+            assert hi == pytest.approx(r_hi, rel=0.05) and abs(hi - r_hi) > 1e-3
+        else:
+            assert lo == pytest.approx(r_lo, rel=1e-3, abs=1e-4), name
+            assert hi == pytest.approx(r_hi, rel=1e-3, abs=1e-4), name
+    # the standardised June - August difference divides by the SD of a single score
+    var = sum(v["memory_vc"]["vcov"])
+    assert v["score_sd"] == pytest.approx(var ** 0.5)
 
 
 @pytest.mark.slow
@@ -372,14 +449,17 @@ def test_hessian_warning_and_its_resolution(v):
     hessian = "The Hessian matrix at the estimated parameter values is not positive definite"
     assert _has(c["caught_hessian"], hessian)
     assert v["pilot_corr"] < -0.9
-    # the optimizers: lbfgs claims convergence, nm (not converged) is higher and nearer -1,
-    # powell reaches -1 where the log-likelihood is inf, bfgs and cg stop far below
+    # the optimizers disagree: those within 1 of the best stop at different points, all with
+    # the correlation near -1; which of them report convergence depends on the machine's
+    # floating point, so the chapter does not rely on it
     pt = {name: (conv, llf, r) for name, conv, llf, r in
           zip(*(v["pilot_table"][k] for k in ("optimizer", "converged", "llf", "correlation")))}
-    assert pt["lbfgs"][0] is True and pt["nm"][0] is False and pt["powell"][0] is False
-    assert pt["nm"][1] > pt["lbfgs"][1] and pt["nm"][2] < pt["lbfgs"][2] < -0.9
-    assert pt["powell"][1] == float("inf") and pt["powell"][2] == pytest.approx(-1, abs=1e-6)
-    assert max(pt["bfgs"][1], pt["cg"][1]) < pt["lbfgs"][1] - 1
+    finite = {k: t for k, t in pt.items() if np.isfinite(t[1])}
+    best = max(t[1] for t in finite.values())
+    near = {k: t for k, t in finite.items() if t[1] > best - 1}
+    assert len(near) >= 2 and max(t[1] for t in near.values()) - min(t[1] for t in near.values()) > 1e-3
+    assert all(t[2] < -0.9 for t in near.values())
+    assert any(t[1] < best - 1 for t in finite.values())  # some give up far from the top
     assert c["caught_hessian_fixed"] == []
     assert v["pilot_lrt_p"] > 0.5
     # the accepted answer's model: the Hessian and boundary warnings, and lbfgs' false convergence
@@ -387,8 +467,8 @@ def test_hessian_warning_and_its_resolution(v):
     assert _has(c["caught_answer"], "The MLE may be on the boundary")
     assert _has(c["caught_answer_all"], "OptimizerDisagreementWarning")
     t = v["answer_table"]
-    lbfgs, powell = t["optimizer"].index("lbfgs"), t["optimizer"].index("powell")
-    assert t["converged"][lbfgs] is True and t["llf"][powell] - t["llf"][lbfgs] > 0.1
+    llfs = [x for x in t["llf"] if np.isfinite(x)]
+    assert max(llfs) - min(llfs) > 0.1  # the optimizers stop at different log-likelihoods
     ref = _reference("seed_answer")
     llf, intercept, scale = v["answer_best"]
     assert llf == pytest.approx(ref["logLik"], abs=0.01)
@@ -416,8 +496,11 @@ def test_missing_values_and_between_slope(v):
     assert _has(c["caught_missing"], "MissingValuesDropped: dropped 9 of 180 rows")
     assert v["gappy_missing"]["missing Scores"] == 9 and v["gappy_missing"]["rows_complete"] == 171
     assert c["caught_missing_fixed"] == [] and v["gappy_nobs"] == 171
-    assert v["between_error"].startswith("LinAlgError")
+    # the default fit stops with the error or returns estimates, depending on the machine;
+    # fit_all shows both kinds of outcome and the flat likelihood
+    assert v["between_error"] == "" or v["between_error"].startswith("LinAlgError")
     t = v["between_table"]
+    assert any(str(e).startswith("LinAlgError") for e in t["error"])
     ok = [i for i, conv in enumerate(t["converged"]) if conv]
     llfs = [t["llf"][i] for i in ok]
     slope_vars = [t["between[T.b2] Var"][i] for i in ok]
