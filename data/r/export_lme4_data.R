@@ -1,14 +1,13 @@
-# Export the data sets that ship with R's lme4 (and nlme, afex) packages into data/ as CSV.
+# Export the data sets that ship with R's lme4, nlme and afex into data/ as CSV.
 #
-#   Rscript data/r/export_lme4_data.R            # writes data/sleepstudy.csv, data/penicillin.csv,
-#                                                # data/insteval.csv.gz, data/machines.csv,
-#                                                # data/fhch2010.csv(.gz, see below)
-#   Rscript data/r/export_lme4_data.R OUTDIR     # writes them into OUTDIR instead
+#   Rscript data/r/export_lme4_data.R          # writes data/sleepstudy.csv,
+#       data/penicillin.csv, data/insteval.csv.gz, data/machines.csv, data/fhch2010.csv
+#   Rscript data/r/export_lme4_data.R OUTDIR   # writes them into OUTDIR instead
 #
 # The numbers are written with 15 significant digits so the CSV holds the data exactly
-# as lme4 has them (afex's fhch2010 has log_rt at full double precision: see
-# exact_numbers below). tests/r/check_reference.sh runs this script again and fails if the
-# committed files differ.
+# as lme4 has them (afex's fhch2010 needs up to 17: see exact_numbers below).
+# tests/r/check_reference.sh runs this script again and fails if the committed files
+# differ.
 suppressPackageStartupMessages(library(lme4))
 
 args <- commandArgs(trailingOnly = TRUE)
@@ -33,10 +32,11 @@ write_data(lme4::InstEval, "insteval.csv.gz")
 # helpers.mixedlm reads (1 + Machine || Worker) with a factor
 write_data(data.frame(nlme::Machines), "machines.csv", package = "nlme")
 
-# afex holds fhch2010 (Freeman, Heathcote, Chalmers and Hockley, 2010), the lexical decision
-# and naming data of afex's mixed-model vignette. log_rt needs up to 17 significant digits, so
-# every number is written as the shortest decimal (15, 16 or 17 digits) that reads back as the
-# same double; the factors keep their labels and afex's row order is kept.
+# afex holds fhch2010 (Freeman, Heathcote, Chalmers and Hockley, 2010), the lexical
+# decision and naming data of afex's mixed-model vignette. log_rt needs up to 17
+# significant digits, so every number is written as the shortest decimal (15, 16 or 17
+# digits) that reads back as the same double; the factors keep their labels and afex's
+# row order is kept (860 kB, so the file is not compressed).
 exact_numbers <- function(x) {
   out <- sprintf("%.15g", x)
   for (digits in 16:17) {

@@ -42,6 +42,24 @@ _REGISTRY: dict[str, tuple[str, str]] = {
         "nlme's Machines: productivity score of 6 workers, each on 3 machines (A, B, C) "
         "3 times (Milliken and Johnson, 1992).",
     ),
+    "fhch2010": (
+        "fhch2010.csv",
+        "afex's fhch2010: 13,222 lexical decision and naming trials, 45 participants "
+        "(task between) crossed with 600 words and non-words (Freeman et al., 2010).",
+    ),
+}
+
+# name -> {column: levels in order}: the columns that load() turns into categoricals,
+# in the level order of the R package the data come from (its first level is the
+# reference level of treatment contrasts, as in R).
+_LEVELS: dict[str, dict[str, list]] = {
+    "fhch2010": {
+        "task": ["naming", "lexdec"],
+        "stimulus": ["word", "nonword"],
+        "density": ["low", "high"],
+        "frequency": ["low", "high"],
+        "length": [4, 5, 6],
+    },
 }
 
 
@@ -73,7 +91,10 @@ def load(name: str) -> pd.DataFrame:
     """Load one of the book's data sets as a long-format DataFrame.
 
     Nothing is dropped or recoded: missing values stay missing, and the
-    columns keep the types that are in the file.
+    columns keep the types that are in the file, except that the experimental
+    factors of some data sets (``fhch2010``) become ``pandas.Categorical``
+    columns with the levels in the order of the R package the data come from,
+    so that the first level is the reference level, as in R.
 
     Parameters
     ----------
@@ -110,7 +131,16 @@ def load(name: str) -> pd.DataFrame:
         )
     import pandas as pd
 
-    return pd.read_csv(path)
+    df = pd.read_csv(path)
+    for column, levels in _LEVELS.get(name, {}).items():
+        unknown = sorted(set(df[column].dropna()) - set(levels), key=str)
+        if unknown:
+            raise ValueError(
+                f"column {column!r} of {path.name} holds {unknown}, which are not among "
+                f"its levels {levels}; restore the file (git checkout -- data/)."
+            )
+        df[column] = pd.Categorical(df[column], categories=levels)
+    return df
 
 
 def r_reference(name: str) -> dict:
@@ -120,7 +150,8 @@ def r_reference(name: str) -> dict:
     ----------
     name : str
         A file name in ``data/reference/`` without ``.json``, for example
-        ``"sleepstudy"``.
+        ``"sleepstudy"``; ``"posthoc/<case>"`` and ``"intervals/<case>"`` read what
+        emmeans and lme4's ``confint``/performance's ``r2_nakagawa`` gave for a case.
 
     Returns
     -------
@@ -140,7 +171,8 @@ def r_reference(name: str) -> dict:
     -871.81
     """
     folder = DATA_DIR / "reference"
-    known = sorted(p.stem for p in folder.glob("*.json"))
+    known = sorted(p.relative_to(folder).with_suffix("").as_posix()
+                   for p in folder.glob("**/*.json") if p.parent.name != "cases")
     if not isinstance(name, str) or name not in known:
         raise ValueError(
             f"no R reference case {name!r}; data/reference/ holds: {', '.join(known)}. "
