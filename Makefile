@@ -16,7 +16,7 @@ help:
 	@echo "make wheelhouse  download the student packages as wheels, per system and Python,"
 	@echo "            into _build/wheelhouse for installs without the internet"
 	@echo "            (TARGET=windows-amd64 make wheelhouse for one system)"
-	@echo "make bench  print execution and build times, and helpers.lmer against statsmodels and lme4"
+	@echo "make bench  print execution and build times, and helpers.lmer/glmer against statsmodels and lme4"
 	@echo "make check  check that this computer is ready for the notebooks"
 	@echo "make serve  serve the built site on http://127.0.0.1:$(PORT)"
 	@echo "make lab    open JupyterLab on the chapters"
@@ -48,6 +48,7 @@ wheelhouse: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python tools/bench.py
 	$(BIN)/python tools/bench_lmer.py
+	$(BIN)/python tools/bench_glmer.py
 
 check: $(STAMP)
 	$(BIN)/python -m helpers.check_setup

@@ -22,6 +22,7 @@ The public API (a contract: code outside the book calls it exactly so)::
     helpers.describe_design(df, subject, factors)    # within / between / nested, per factor
     helpers.mixedlm(formula, data, **kw)             # lme4 formula -> unfitted statsmodels MixedLM
     helpers.lmer(formula, data, REML=True)           # lme4's algorithm (helpers.engine), fitted
+    helpers.glmer(formula, data, family="binomial")  # lme4's glmer: Laplace / adaptive GHQ
     helpers.fit_all(model, reml=True)                # every optimizer, like lme4's allFit
     helpers.is_singular(result, tol=1e-4)            # like lme4's isSingular
     helpers.anova(result)                            # Type III F tests, Satterthwaite df (lmerTest)
@@ -65,6 +66,7 @@ _API = {
     "translation_table": "core.translate",
     "load": "core.data",
     "compare_with_r": "core.against_r",
+    "glmer": "engine.glmer",
     "emmeans": "core.posthoc",
     "contrasts": "core.posthoc",
     "r2": "core.intervals",

@@ -402,6 +402,10 @@ def lrt(reduced, full, boundary: bool = False, *, method: str = "chi2", nsim: in
         from ..engine.results import LmerResult
 
         lmer0, lmer1 = isinstance(reduced, LmerResult), isinstance(full, LmerResult)
+        if getattr(reduced, "family", None) is not None or \
+                getattr(full, "family", None) is not None:
+            raise ValueError("the parametric bootstrap is not available for helpers.glmer "
+                             "fits; use method='chi2' (R's anova(m0, m1))")
         if lmer0 and lmer1:
             p, simulated, _ = _bootstrap_lmer(reduced, full, chi2, int(nsim), seed)
         elif lmer0 or lmer1:

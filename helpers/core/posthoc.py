@@ -99,11 +99,20 @@ class _Fit:
             self.exog = np.asarray(inner.model.exog, dtype=float)
         self._variables()
 
+    @property
+    def glmm(self):
+        """The fit's family for a ``helpers.glmer`` fit, else None."""
+        return getattr(self.key, "family", None)
+
     def satterthwaite(self):
-        """The fit's Satterthwaite machinery (beta, vcov_beta, ddf_1d), made once."""
+        """The fit's Satterthwaite machinery (beta, vcov_beta, ddf_1d), made once. For a
+        ``helpers.glmer`` fit: its β̂ and lme4's vcov with df = Inf (Wald z tests, as
+        emmeans does for generalized models)."""
         sat = _SATTERTHWAITE.get(self.key)
         if sat is None:
-            if self.lmer:
+            if self.glmm is not None:
+                sat = _Asymptotic(self.key)
+            elif self.lmer:
                 from ..engine.model import _one_blas_thread
                 from ..engine.satterthwaite import _Satterthwaite
 
@@ -234,6 +243,26 @@ def _grid_rows(fit, names):
     return rows, table
 
 
+class _Asymptotic:
+    """β̂ and its covariance with infinite df: what emmeans uses for a GLMM."""
+
+    def __init__(self, result):
+        self.beta = result.fe_params.to_numpy()
+        self.vcov_beta = result.vcov.to_numpy()
+
+    def ddf_1d(self, l):
+        return np.inf
+
+
+def _check_type(fit, type):
+    if type not in ("link", "response"):
+        raise ValueError(f"type must be 'link' or 'response', got {type!r}")
+    if type == "response" and fit.glmm is None:
+        raise ValueError('type="response" is for generalized models (helpers.glmer fits); '
+                         "this fit is a linear mixed model: its means are already on the "
+                         "response scale")
+
+
 def _estimates(fit, L):
     sat = fit.satterthwaite()
     est = L @ sat.beta
@@ -248,7 +277,7 @@ def _t_quantile(q, df):
 
 
 # ------------------------------------------------------------------------------- public
-def emmeans(result, specs, by=None, level=0.95) -> pd.DataFrame:
+def emmeans(result, specs, by=None, level=0.95, type="link") -> pd.DataFrame:
     """Estimated marginal means of a mixed model, as R's ``emmeans()``.
 
     Each mean is the model's prediction averaged with equal weights over the
@@ -268,6 +297,12 @@ def emmeans(result, specs, by=None, level=0.95) -> pd.DataFrame:
         Factor(s) within whose levels the means are computed separately.
     level : float, default 0.95
         Confidence level of the intervals.
+    type : {"link", "response"}, default "link"
+        For a ``helpers.glmer`` fit: ``"link"`` gives the means on the link scale
+        (log-odds, log-rate) with df = Inf (z intervals), as emmeans does for a GLMM;
+        ``"response"`` back-transforms them as emmeans' ``type = "response"``: the
+        column ``prob`` (binomial) or ``rate`` (Poisson), its SE by the delta method
+        and the back-transformed interval.
 
     Returns
     -------
@@ -310,9 +345,17 @@ def emmeans(result, specs, by=None, level=0.95) -> pd.DataFrame:
     est, se, df = _estimates(fit, L)
     q = _t_quantile(0.5 + level / 2, df)
     out = table[by + specs].copy()
-    out["emmean"], out["SE"], out["df"] = est, se, df
-    out["lower"], out["upper"] = est - q * se, est + q * se
-    out.attrs.update(level=level, specs=specs, by=by)
+    _check_type(fit, type)
+    if type == "response":
+        fam = fit.glmm
+        name = "prob" if fam.name == "binomial" else "rate"
+        out[name], out["SE"], out["df"] = fam.linkinv(est), fam.mu_eta(
+            fam.linkinv(est)) * se, df
+        out["lower"], out["upper"] = fam.linkinv(est - q * se), fam.linkinv(est + q * se)
+    else:
+        out["emmean"], out["SE"], out["df"] = est, se, df
+        out["lower"], out["upper"] = est - q * se, est + q * se
+    out.attrs.update(level=level, specs=specs, by=by, type=type)
     return out
 
 
@@ -397,7 +440,7 @@ def _holm(p):
 
 
 def contrasts(result, specs, by=None, method="pairwise", adjust="tukey",
-              level=0.95) -> pd.DataFrame:
+              level=0.95, type="link") -> pd.DataFrame:
     """Contrasts among estimated marginal means, as emmeans' ``pairs``, ``contrast``.
 
     The means are those of :func:`emmeans` with the same ``specs`` and ``by``;
@@ -429,6 +472,11 @@ def contrasts(result, specs, by=None, method="pairwise", adjust="tukey",
         ``UserWarning``. A family of one contrast is never adjusted.
     level : float, default 0.95
         Accepted for symmetry with :func:`emmeans` (no intervals are shown).
+    type : {"link", "response"}, default "link"
+        For a ``helpers.glmer`` fit: contrasts on the link scale (differences of
+        log-odds or log-rates) with z tests (df = Inf), or, with ``"response"``,
+        differences of the back-transformed means (probabilities, rates) with
+        delta-method standard errors: emmeans' ``pairs(regrid(emm))``.
 
     Returns
     -------
@@ -505,7 +553,22 @@ def contrasts(result, specs, by=None, method="pairwise", adjust="tukey",
     out = pd.concat(frames, ignore_index=True)
     for n in by:
         out[n] = pd.Series(list(out[n]), dtype=object)
-    est, se, df = _estimates(fit, C)
+    _check_type(fit, type)
+    if type == "response":
+        # emmeans' pairs(regrid(emm)): contrasts of the back-transformed means, their
+        # covariance by the delta method (dμ/dη of each mean)
+        fam = fit.glmm
+        eta, _, df_mu = _estimates(fit, L)
+        J = fam.mu_eta(fam.linkinv(eta))[:, None] * L
+        W = np.zeros((C.shape[0], L.shape[0]))
+        for g in range(n_groups):
+            W[g * m:(g + 1) * m, g * k:(g + 1) * k] = weights
+        sat = fit.satterthwaite()
+        est = W @ fam.linkinv(eta)
+        se = np.sqrt(np.einsum("ij,jk,ik->i", W @ J, sat.vcov_beta, W @ J))
+        df = np.full(len(est), np.inf)
+    else:
+        est, se, df = _estimates(fit, C)
     with np.errstate(divide="ignore", invalid="ignore"):
         t = est / se
     p_raw = 2 * np.where(np.isinf(df), stats.norm.sf(np.abs(t)),
@@ -527,5 +590,5 @@ def contrasts(result, specs, by=None, method="pairwise", adjust="tukey",
             else:
                 p[rows] = pr
     out["estimate"], out["SE"], out["df"], out["t"], out["p"] = est, se, df, t, p
-    out.attrs.update(adjust=used, specs=specs, by=by, family_size=k)
+    out.attrs.update(adjust=used, specs=specs, by=by, family_size=k, type=type)
     return out

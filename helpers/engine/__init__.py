@@ -15,9 +15,14 @@ named after the paper:
 * :mod:`helpers.engine.results`, the fitted model: estimates, conditional modes,
   predictions, ``VarCorr`` and an lme4-style summary;
 * :mod:`helpers.engine.satterthwaite`, Type III F tests with Satterthwaite's
-  degrees of freedom (lmerTest) on the engine's own deviance function.
+  degrees of freedom (lmerTest) on the engine's own deviance function;
+* :mod:`helpers.engine.glmer` and :mod:`helpers.engine.glm_results`, generalized linear
+  mixed models as lme4's ``glmer``: penalized iteratively reweighted least squares inside
+  the same factorisation, the Laplace approximation and adaptive Gauss-Hermite quadrature.
 """
+from .glm_results import GlmerResult
+from .glmer import glmer
 from .model import lmer
 from .results import LmerResult
 
-__all__ = ["lmer", "LmerResult"]
+__all__ = ["lmer", "LmerResult", "glmer", "GlmerResult"]

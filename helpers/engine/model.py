@@ -920,3 +920,23 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, *, missing: str = 
     return LmerResult._from_fit(model, theta, dev, messages, conv, formula=formula,
                                 fixed_formula=fixed_formula, X_df=X_df, y=y, frame=work,
                                 env=env, random_terms=parsed.terms)
+
+
+def spherical_modes(model: LmerModel, f: Factor, rhs: np.ndarray) -> np.ndarray:
+    """``L'⁻¹ rhs`` for the blocked factor ``f`` of ``model`` (not the dense path): the
+    spherical random effects ũ, in the order of the factor (A level-major, then B
+    effect-major). Used by the generalized model's penalized IRLS
+    (:mod:`helpers.engine.glmer`)."""
+    cp = model.cp
+    q_A = cp.l_A * cp.p_A
+    if cp.q_B:
+        u_B = _solve_lower(f.L_B, rhs[q_A:], transpose=True)
+        rhs_A = rhs[:q_A] - np.asarray(f.L_BA.T @ u_B).ravel()
+    else:
+        u_B, rhs_A = np.zeros(0), rhs
+    rhs_A = rhs_A.reshape(cp.l_A, cp.p_A)
+    if cp.p_A == 1:
+        u_A = rhs_A / f.L_A[:, :, 0]
+    else:
+        u_A = np.linalg.solve(np.swapaxes(f.L_A, 1, 2), rhs_A[:, :, None])[:, :, 0]
+    return np.concatenate([u_A.ravel(), u_B])

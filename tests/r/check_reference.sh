@@ -10,6 +10,7 @@
 #    one JSON per case;
 # 3. Rscript tests/r/posthoc.R and tests/r/intervals.R write emmeans/contrasts and
 #    r2_nakagawa/confint/bootMer/PBmodcomp values into posthoc/ and intervals/;
+#    tests/r/glmer_cases.py and tests/r/glmer.R write lme4::glmer's fits into glmer/;
 # 4. tests/r/json_compare.py compares the fresh files with data/reference/
 #    (numbers within 1e-6 relative; R/package versions reported, not failed).
 # Exits non-zero, printing the differences, when they disagree.
@@ -27,6 +28,8 @@ if [[ "${1:-}" == "--update" ]]; then
     Rscript tests/r/reference.R data/reference/cases data/reference
     Rscript tests/r/posthoc.R data/reference/cases data/reference
     Rscript tests/r/intervals.R data/reference/cases data/reference
+    "$PYTHON" tests/r/glmer_cases.py data/reference/glmer
+    Rscript tests/r/glmer.R data/reference/glmer data/reference
     Rscript data/r/export_lme4_data.R data
     echo "updated data/reference/ -- review the diff and update data/reference/README.md if versions changed"
     exit 0
@@ -39,12 +42,15 @@ mkdir -p "$tmp/cases"
 Rscript tests/r/reference.R "$tmp/cases" "$tmp"
 Rscript tests/r/posthoc.R "$tmp/cases" "$tmp"
 Rscript tests/r/intervals.R "$tmp/cases" "$tmp"
+mkdir -p "$tmp/glmer"
+"$PYTHON" tests/r/glmer_cases.py "$tmp/glmer"
+Rscript tests/r/glmer.R "$tmp/glmer" "$tmp"
 "$PYTHON" tests/r/json_compare.py data/reference "$tmp" --rtol 1e-6
 
 # The lme4 data sets shipped in data/ must be exactly what lme4 has.
 mkdir -p "$tmp/lme4"
 Rscript data/r/export_lme4_data.R "$tmp/lme4"
-for f in sleepstudy.csv penicillin.csv machines.csv; do
+for f in sleepstudy.csv penicillin.csv machines.csv fhch2010.csv; do
     diff -u "data/$f" "$tmp/lme4/$f" || { echo "data/$f differs from R's data" >&2; exit 1; }
 done
 cmp data/insteval.csv.gz "$tmp/lme4/insteval.csv.gz" \
