@@ -39,6 +39,7 @@ The public API (a contract: code outside the book calls it exactly so)::
     helpers.summarize_study, plot_study, dropout_means, plot_dropout_means
     helpers.by_subject_test, by_item_test, min_f_prime, crossed_lmm_test, fit_crossed,
     helpers.rejection_rates, rejection_rate_plot
+    helpers.extend, power_curve, power_curve_plot, power_crossed_closed_form   # power
 """
 import importlib
 
@@ -53,6 +54,11 @@ _API = {
     "fit_crossed": "studies.crossed",
     "rejection_rates": "studies.crossed",
     "rejection_rate_plot": "studies.crossed",
+    "extend": "studies.power",
+    "ExtendedDesign": "studies.power",
+    "power_curve": "studies.power",
+    "power_curve_plot": "studies.power",
+    "power_crossed_closed_form": "studies.power",
     "simulate_dropout": "studies.missing",
     "complete_case_anova": "studies.missing",
     "random_intercept_lmm": "studies.missing",

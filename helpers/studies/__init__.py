@@ -8,4 +8,6 @@ reader's own analysis should rely on (that is :mod:`helpers.core`).
 * ``slopes``     -- chapter 6: each group's line, shrinkage and lattice figures
 * ``crossed``    -- chapter 7: by-participant and by-item tests against the crossed model
 * ``structures`` -- chapter 9: pupils in classes in schools, with slopes
+* ``power``      -- chapter 12: power by simulation (extend a fitted design, power curves,
+  the closed form for crossed random intercepts), in parallel through joblib
 """
