@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python tools/bench.py
 	$(BIN)/python tools/bench_lmer.py
 	$(BIN)/python tools/bench_glmer.py
+	$(BIN)/python tools/bench_power.py
 
 check: $(STAMP)
 	$(BIN)/python -m helpers.check_setup

@@ -250,3 +250,115 @@ def test_the_rest_of_helpers_accepts_an_lmer_fit():
     assert boot["chi2"] == pytest.approx(test["chi2"]) and 1 / 20 <= boot["p"] <= 1
     with pytest.raises(ValueError, match="not one of each"):
         helpers.lrt(sm_reduced, full, method="bootstrap", nsim=10)
+
+
+# ------------------------------------------------------------ the optimizer at the bounds
+def _saddle(model):
+    """The best θ of sleepstudy's (1 + Days | Subject) with the last diagonal element of T
+    held at its bound 0 (correlation -1 or +1): a saddle point of the deviance, where its
+    gradient is exactly 0 (the deviance is even in that element) while moving up lowers
+    it."""
+    import scipy.optimize as so
+
+    bounds = [(0.0, None), (None, None), (0.0, 0.0)]
+    r = so.minimize(model.deviance, [1.0, 0.0, 0.0], jac=model.gradient, method="L-BFGS-B",
+                    bounds=bounds, options={"ftol": 1e-14, "gtol": 1e-9})
+    return np.asarray(r.x)
+
+
+def test_convergence_check_is_one_sided_at_the_bounds(sleep_fit):
+    from helpers.engine.model import check_convergence
+
+    model = sleep_fit.model
+    x = _saddle(model)
+    assert x[2] == 0.0
+    assert np.max(np.abs(model.gradient(x))) < 1e-3   # the gradient cannot tell
+    conv = check_convergence(model.deviance, x, model.lower)
+    assert not conv.converged
+    assert conv.at_boundary == [2]
+    assert any("inside their bound" in msg for msg in conv.messages)
+    assert conv.better is not None and model.deviance(conv.better) < model.deviance(x) - 1
+    # at the real optimum (interior) the checks pass
+    assert check_convergence(model.deviance, sleep_fit.theta, model.lower).converged
+
+
+def test_one_sided_difference_at_a_bound(sleep_fit):
+    from helpers.engine.model import _central_gradient
+
+    model = sleep_fit.model
+    x = _saddle(model)
+    g = _central_gradient(model.deviance, x, model.lower)
+    assert g[2] < -1e-4          # a forward difference: the deviance falls moving up
+    # central differences elsewhere, as the exact gradient
+    np.testing.assert_allclose(g[:2], model.gradient(x)[:2], atol=1e-3)
+
+
+def test_optimizer_leaves_a_saddle_point_on_the_boundary(sleep_fit, sleep, monkeypatch):
+    """Started at the saddle, where L-BFGS-B stops at once (zero gradient), the fit steps
+    inside the bound and reaches lme4's optimum; it never ends above a deviance it
+    evaluated."""
+    import copy
+
+    from helpers.engine import model as engine
+
+    model = copy.copy(sleep_fit.model)
+    model.theta0 = _saddle(model)
+    seen = []
+    deviance = model.deviance
+
+    def recorded(theta):
+        f = deviance(theta)
+        seen.append(f)
+        return f
+
+    model.deviance = recorded
+    theta, dev, messages, conv = engine.optimize(model)
+    assert dev == pytest.approx(sleep_fit.deviance, abs=1e-6)
+    assert dev <= min(seen) + 1e-9 * abs(dev)
+    assert conv.converged
+    assert any("a step inside the bound of θ[2]" in msg for msg in messages)
+    np.testing.assert_allclose(theta, sleep_fit.theta, atol=1e-4)
+
+
+def _fhch_trials():
+    d = helpers.load("fhch2010")
+    d = d[d["correct"].astype(bool) & (d["rt"] >= 0.25) & (d["rt"] <= 2.5)]
+    return d.assign(**{c: d[c].astype(str) for c in ("task", "stimulus")})
+
+
+def test_fhch2010_crossed_slopes_reach_the_interior_optimum():
+    """L-BFGS-B from lme4's start stops with the by-item correlation at -1 (deviance 122
+    above lme4's optimum) and the old checks called it converged."""
+    m = lmer("log_rt ~ task*stimulus + (1 + stimulus|id) + (1 + task|item)",
+             _fhch_trials())
+    assert m.converged
+    assert np.all(m.theta[m.model.lower == 0] > 0.05)   # no variance at its bound
+    for i in range(len(m.model.terms)):
+        T = m.model.T(m.theta, i)
+        cov = T @ T.T
+        assert abs(cov[0, 1]) < 0.99 * np.sqrt(cov[0, 0] * cov[1, 1])
+
+
+def test_exact_gradient_of_a_blocked_model_with_many_theta():
+    """Models beyond the dense path with many θ use the exact gradient (the blocked
+    factor solved against Λ'Z'Z): it equals central differences."""
+    from helpers.engine.model import _central_gradient
+
+    rng = np.random.default_rng(3)
+    n_subj, n_item = 12, 150
+    s, i = np.meshgrid(np.arange(n_subj), np.arange(n_item), indexing="ij")
+    s, i = s.ravel(), i.ravel()
+    x = rng.normal(size=(3, s.size))
+    b = rng.normal(size=(n_item, 4)) * [0.8, 0.4, 0.3, 0.2]
+    y = (b[i, 0] + (0.5 + b[i, 1]) * x[0] + b[i, 2] * x[1] + b[i, 3] * x[2]
+         + 0.5 * rng.normal(size=n_subj)[s] + rng.normal(size=s.size))
+    d = pd.DataFrame({"y": y, "x1": x[0], "x2": x[1], "x3": x[2],
+                      "subject": [f"s{k}" for k in s], "item": [f"i{k:03d}" for k in i]})
+    m = lmer("y ~ x1 + x2 + x3 + (1 + x1 + x2 + x3 | item) + (1 | subject)", d)
+    model = m.model
+    assert not model.dense and model.has_gradient
+    theta = m.theta + 0.05
+    g = model.gradient(theta)
+    g0 = _central_gradient(model.deviance, theta, model.lower, h=1e-6)
+    np.testing.assert_allclose(g, g0, rtol=1e-5, atol=1e-5 * np.max(np.abs(g0)))
+    assert m.converged

@@ -270,8 +270,16 @@ class LmerModel:
         self.dense = q <= self.DENSE_Q or (q <= 3 * self.DENSE_Q and len(self.theta0) >= 3)
         if self.dense:
             self._setup_dense()
+        # Many θ: a difference gradient costs 2 x len(θ) deviances, the exact one about
+        # a dense solve with q right-hand sides, L⁻¹Λ'Z'Z (blocked, see `gradient`)
+        self.has_gradient = self.dense or (
+            len(self.theta0) >= self.GRADIENT_MIN_THETA and q <= self.GRADIENT_MAX_Q)
+        if self.has_gradient and not self.dense:
+            self._setup_dense()
 
     DENSE_Q = 130
+    GRADIENT_MIN_THETA = 10   # blocked models with this many θ use the exact gradient
+    GRADIENT_MAX_Q = 3000     # ... if the q x q matrices it needs are small enough
 
     def _setup_dense(self):
         cp = self.cp
@@ -321,6 +329,21 @@ class LmerModel:
                     pa.append(a)
                     pe.append(e)
         self._pairs = (np.array(pa, dtype=np.int64), np.array(pe, dtype=np.int64))
+        # Λ is block diagonal: one p_A x p_A block per level of A, one p_i x p_i block per
+        # level of each B term. Both rows of a pair lie in one block, so the entries the
+        # gradient needs of K'K are in the Gram matrices of K's column blocks
+        # (`_block_gram`); `_pair_slot` is where each pair's entry sits in them.
+        base, pos, size = (np.empty(q, dtype=np.int64) for _ in range(3))
+        r = np.arange(q_A)
+        base[:q_A], pos[:q_A], size[:q_A] = (r // cp.p_A) * cp.p_A**2, r % cp.p_A, cp.p_A
+        start = q_A * cp.p_A
+        for _, off, p_i, l_i in self._b_blocks:
+            t = np.arange(p_i * l_i)
+            sl = slice(q_A + off, q_A + off + p_i * l_i)
+            base[sl], pos[sl], size[sl] = start + (t % l_i) * p_i**2, t // l_i, p_i
+            start += l_i * p_i**2
+        r_, j_ = rows[self._pairs[0]], rows[self._pairs[1]]
+        self._pair_slot = base[r_] + pos[r_] * size[r_] + pos[j_]
 
     def _b_coo_index(self, coo):
         """θ index of each entry of Λ_B in the order of ``coo`` (the CSR data order maps)."""
@@ -353,7 +376,7 @@ class LmerModel:
                       cp.beta_ols + beta_shift, float(r2), ldL2, ldRX2, L, lam)
 
     def gradient(self, theta) -> np.ndarray:
-        """The exact gradient of the profiled deviance, for a small (dense) model.
+        """The exact gradient of the profiled deviance (small models, or many θ).
 
         With V = I + ZΛΛ'Z' (the covariance of y over σ²), P = V⁻¹ - V⁻¹X(X'V⁻¹X)⁻¹X'V⁻¹
         and r̃ = V⁻¹(y - Xβ̂), the REML criterion changes along θ_k by
@@ -364,28 +387,60 @@ class LmerModel:
         Z'V⁻¹Z = Z'Z - K'K, Z'V⁻¹X = Z'X - K'RZX, Z'V⁻¹y = Z'y - K'cu.
         """
         theta = np.asarray(theta, dtype=float)
-        f = self._factor_dense(theta)
         cp = self.cp
         rows, cols, idx, q = self._lam_pos
-        lamT = f.Lambda.T.tocsr()
-        K = _solve_lower(f.L, np.asarray(lamT @ self._ZtZ))
+        if self.dense:
+            f = self._factor_dense(theta)
+            lamT = f.Lambda.T.tocsr()
+            K = _solve_lower(f.L, np.asarray(lamT @ self._ZtZ))
+        else:  # the blocked factor: the same L, solved block by block
+            f = self.factor(theta)
+            lam = self._lam_csr.copy()
+            lam.data = theta[idx[self._lam_data_entry]]
+            lamT = lam.T.tocsr()
+            K = self._solve_blocked(f, np.asarray(lamT @ self._ZtZ))
         ZVX = self._Zte_ZtX[:, 1:] - K.T @ f.RZX
         ZVe = self._Zte_ZtX[:, 0] - K.T @ f.cu
         Zr = ZVe - ZVX @ (f.beta - cp.beta_ols)                  # Z'r̃
         # the entries of A = Z'PZ (Z'V⁻¹Z for ML) that (AΛ) at Λ's entries needs
         pa, pe = self._pairs
-        r_, j_ = rows[pa], rows[pe]
-        A = self._ZtZ[r_, j_] - np.einsum("ij,ij->j", K[:, r_], K[:, j_])
+        gram = self._block_gram(K)
         if self.reml:
-            G = _solve_lower(f.RX, ZVX.T)
-            A -= np.einsum("ij,ij->j", G[:, r_], G[:, j_])
+            gram += self._block_gram(_solve_lower(f.RX, ZVX.T))
             dof = self.n - self.p
         else:
             dof = self.n
+        A = self._ZtZ[rows[pa], rows[pe]] - gram[self._pair_slot]
         AL = np.bincount(pa, weights=A * theta[idx[pe]], minlength=len(rows))
         LZr = lamT @ Zr
         per_entry = 2.0 * (AL - (dof / f.r2) * Zr[rows] * LZr[cols])
         return np.bincount(idx, weights=per_entry, minlength=len(theta))
+
+    def _block_gram(self, K: np.ndarray) -> np.ndarray:
+        """The diagonal blocks of K'K, one per block of Λ (A's levels, then each B term's
+        levels), flattened in the layout of ``_pair_slot``."""
+        cp = self.cp
+        q_A = cp.l_A * cp.p_A
+        k = K.shape[0]
+        out = []
+        KA = K[:, :q_A].reshape(k, cp.l_A, cp.p_A).transpose(1, 2, 0)   # (l_A, p_A, k)
+        out.append(np.matmul(KA, KA.transpose(0, 2, 1)).ravel())
+        for _, off, p_i, l_i in self._b_blocks:
+            KB = K[:, q_A + off:q_A + off + p_i * l_i].reshape(k, p_i, l_i).transpose(2, 1, 0)
+            out.append(np.matmul(KB, KB.transpose(0, 2, 1)).ravel())
+        return np.concatenate(out)
+
+    def _solve_blocked(self, f: Factor, Y: np.ndarray) -> np.ndarray:
+        """``L⁻¹ Y`` for the blocked factor ``f`` and a dense Y (q x k): level by level
+        in A, then ``L_B⁻¹ (Y_B - L_BA Y_A)``."""
+        cp = self.cp
+        q_A = cp.l_A * cp.p_A
+        Y_A = Y[:q_A].reshape(cp.l_A, cp.p_A, -1)
+        U_A = np.matmul(np.linalg.inv(f.L_A), Y_A).reshape(q_A, -1)
+        if not cp.q_B:
+            return U_A
+        U_B = _solve_lower(f.L_B, Y[q_A:] - f.L_BA @ U_A)
+        return np.vstack([U_A, U_B])
 
     # -- Λθ ------------------------------------------------------------------
     def T_A(self, theta: np.ndarray) -> np.ndarray:
@@ -564,7 +619,7 @@ class LmerModel:
         new.cp = dataclasses.replace(cp, beta_ols=beta_ols, Xte=self._X.T @ e,
                                      ete=float(e @ e), Zte_A=Zte_A, Zte_B=Zte_B)
         new.n_evals = 0
-        if self.dense:
+        if self.has_gradient:   # the dense cross-products of `gradient`
             new._Zte_ZtX = self._Zte_ZtX.copy()
             new._Zte_ZtX[:, 0] = np.concatenate([Zte_A.reshape(-1), Zte_B])
         return new
@@ -623,15 +678,28 @@ class LmerModel:
 # ---------------------------------------------------------------------------
 # the fit
 # ---------------------------------------------------------------------------
-def _central_gradient(fun, x, lower, h=1e-5):
-    """Central-difference gradient (a step below a bound of 0 is fine: the deviance is even
-    in the sign of each column of T_i)."""
+def _central_gradient(fun, x, lower, h=1e-5, f0=None):
+    """Finite-difference gradient: central differences, one-sided (forward) at a bound.
+
+    A diagonal element of T_i at its bound 0 with zeros below it is special: the
+    deviance is even in it (the column's sign does not matter), so a central
+    difference across the bound is exactly 0 whatever the curvature, and an
+    optimizer reading it stops there even where the deviance falls on moving up (a
+    saddle, not a minimum: in the variance ``t²`` the slope is negative). The
+    forward difference sees that fall (``≈ f'' h / 2 < 0``) and lets it move inward.
+    """
+    x = np.asarray(x, dtype=float)
     g = np.empty_like(x)
     for i in range(len(x)):
         step = h * max(1.0, abs(x[i]))
         e = np.zeros_like(x)
         e[i] = step
-        g[i] = (fun(x + e) - fun(x - e)) / (2 * step)
+        if np.isfinite(lower[i]) and x[i] - lower[i] < step:
+            if f0 is None:
+                f0 = fun(x)
+            g[i] = (fun(x + e) - f0) / step
+        else:
+            g[i] = (fun(x + e) - fun(x - e)) / (2 * step)
     return g
 
 
@@ -658,58 +726,184 @@ def _gradient_and_hessian(fun, x, h=1e-4):
     return g, H
 
 
+def _hessian_from_gradient(grad, x, h=1e-4):
+    """The gradient at x and the Hessian as central differences of an exact gradient:
+    2k + 1 gradients instead of 1 + k + k² deviances (for models with many θ)."""
+    k = len(x)
+    steps = h * np.maximum(1.0, np.abs(x))
+    H = np.empty((k, k))
+    for i in range(k):
+        e = np.zeros(k)
+        e[i] = steps[i]
+        H[:, i] = (grad(x + e) - grad(x - e)) / (2 * steps[i])
+    return grad(x), 0.5 * (H + H.T)
+
+
+class _Tracked:
+    """A deviance function that remembers the lowest value it returned, and where."""
+
+    def __init__(self, fun):
+        self.fun = fun
+        self.best_f = np.inf
+        self.best_x = None
+
+    def __call__(self, x):
+        f = self.fun(x)
+        if f < self.best_f:
+            self.best_f, self.best_x = f, np.array(x, dtype=float)
+        return f
+
+
+def _tolerance(f: float) -> float:
+    """How much lower a deviance must be to count as a better point (rounding aside)."""
+    return 1e-9 * max(1.0, abs(f))
+
+
+def _boundary_probes(fun, theta, lower, columns=None, boundary_tol=1e-4,
+                     steps=(1e-3, 1e-2, 1e-1)):
+    """Deviances one step inside the bound, from every parameter at (or near) its bound.
+
+    Each bound parameter k is moved to ``lower[k] + step`` for a few steps. With
+    ``columns`` (``{diagonal index: indices below it}``, :func:`_columns`), a diagonal
+    element at 0 is also moved up with the elements below it negated: the deviance
+    is unchanged when a whole column of T_i changes sign, so that is the other side
+    of the bound, where the descent may continue (:func:`_reflections`).
+
+    Returns ``(at_bound, [(deviance, point, k), ...])``.
+    """
+    theta = np.asarray(theta, dtype=float)
+    at_bound = np.where(np.isfinite(lower) & (theta - lower < boundary_tol))[0]
+    columns = columns or {}
+    probes = []
+    for k in at_bound:
+        below = columns.get(int(k), np.zeros(0, dtype=int))
+        flips = [None] + ([below] if np.any(theta[below] != 0.0) else [])
+        for step in steps:
+            for flip in flips:
+                x = theta.copy()
+                x[k] = lower[k] + step
+                if flip is not None:
+                    x[flip] = -x[flip]
+                probes.append((float(fun(x)), x, int(k)))
+    return at_bound, probes
+
+
 @dataclass
 class Convergence:
-    """lme4's convergence checks at the optimum (``checkConv``)."""
+    """lme4's convergence checks at the optimum (``checkConv``), and the one-sided test
+    at the bounds."""
 
     converged: bool
     max_grad: float        # largest |scaled gradient| (lme4's check.conv.grad, tol 0.002)
     hessian_pd: bool       # Hessian positive definite on the parameters off the boundary
     at_boundary: list      # indices of θ at their lower bound
     messages: list
+    better: np.ndarray | None = None   # a point the checks found with a lower deviance
 
 
-def check_convergence(fun, theta, lower, tol_grad=2e-3, boundary_tol=1e-4) -> Convergence:
-    """The gradient and Hessian tests lme4 runs after a fit.
+def check_convergence(fun, theta, lower, tol_grad=2e-3, boundary_tol=1e-4, *,
+                      columns=None, grad=None) -> Convergence:
+    """The gradient and Hessian tests lme4 runs after a fit, and a one-sided test at the
+    bounds.
 
     The gradient is scaled by the Hessian (lme4: ``solve(chol(H), g)``) and its
     largest element, or the raw gradient's where that is smaller, must be below
-    0.002. Parameters at their bound with a gradient pointing out of the feasible
-    region are at a constrained optimum and are left out of both tests.
+    0.002; those tests cover the parameters off their bounds. A parameter at its
+    bound is tested one-sidedly: the deviance one step inside the bound
+    (:func:`_boundary_probes`) must not be lower than at ``theta`` (there the
+    two-sided gradient of a diagonal element is 0 by symmetry whatever the
+    curvature, so it cannot tell a constrained minimum from a saddle). Any point
+    evaluated by the checks with a lower deviance than ``theta`` fails them, and is
+    returned as ``better``.
+
+    Parameters
+    ----------
+    fun : callable
+        The deviance of θ.
+    theta, lower : ndarray
+        The optimum and the lower bounds.
+    columns : dict, optional
+        ``{diagonal index: indices below it}`` of every column of the T_i, for the
+        probes across the bound (:func:`_columns`).
+    grad : callable, optional
+        The exact gradient: the Hessian is then differenced from it (2k + 1
+        gradients instead of 1 + k + k² deviances).
     """
-    g, H_all = _gradient_and_hessian(fun, theta)
-    at_bound = np.where(np.isfinite(lower) & (theta - lower < boundary_tol))[0]
-    free = np.setdiff1d(np.arange(len(theta)), at_bound)
-    # at a bound of 0 the deviance is even in that element: its gradient vanishes there
+    fun = _Tracked(fun)
+    theta = np.asarray(theta, dtype=float)
+    f0 = fun(theta)
+    tol = _tolerance(f0)
     messages = []
-    if len(free) == 0:
-        return Convergence(True, 0.0, True, list(at_bound), messages)
-    H = H_all[np.ix_(free, free)]
-    gf = g[free]
-    evals = np.linalg.eigvalsh(H)
-    # eigenvalues within finite-difference noise of 0 (relative to the largest) are a flat
-    # direction, not a failure: a ridge of equally good points (unidentified variances)
-    flat = 1e-4 * max(np.max(np.abs(evals)), 1e-300)
-    hessian_pd = bool(np.all(evals > -flat))
-    try:
-        scaled = np.abs(sla.solve(H, gf, assume_a="sym"))
-        max_grad = float(np.max(np.minimum(scaled, np.abs(gf))))
-    except (np.linalg.LinAlgError, ValueError):
-        max_grad = float(np.max(np.abs(gf)))
-    if not hessian_pd:
-        messages.append("the Hessian of the deviance is not positive definite at the optimum "
-                        f"(eigenvalues {np.round(evals, 6).tolist()}): the fit stopped short "
-                        "or at a saddle point")
-    elif np.min(evals) < flat:
-        messages.append("the Hessian of the deviance is singular at the optimum (eigenvalues "
-                        f"{np.round(evals, 6).tolist()}): the model is nearly unidentifiable, "
-                        "some variance parameters are not determined by the data (lme4: "
-                        "'Model is nearly unidentifiable')")
-    if max_grad > tol_grad:
-        messages.append(f"the scaled gradient at the optimum is {max_grad:.3g} "
-                        f"(> {tol_grad}): the fit may not have converged")
-    return Convergence(hessian_pd and max_grad <= tol_grad, max_grad, hessian_pd,
-                       list(at_bound), messages)
+    at_bound, probes = _boundary_probes(fun, theta, lower, columns, boundary_tol)
+    inward = sorted({k for f, _, k in probes if f < f0 - tol})
+    if inward:
+        messages.append(
+            f"the deviance decreases when the parameters {inward} move inside their bound "
+            f"(by up to {f0 - min(f for f, _, _ in probes):.3g}): a saddle point on the "
+            "boundary, not a minimum")
+    if grad is not None:
+        g, H_all = _hessian_from_gradient(grad, theta)
+    else:
+        g, H_all = _gradient_and_hessian(fun, theta)
+    free = np.setdiff1d(np.arange(len(theta)), at_bound)
+    max_grad, hessian_pd = 0.0, True
+    if len(free):
+        H = H_all[np.ix_(free, free)]
+        gf = g[free]
+        evals = np.linalg.eigvalsh(H)
+        # eigenvalues within finite-difference noise of 0 (relative to the largest) are a
+        # flat direction, not a failure: a ridge of equally good points (unidentified
+        # variances)
+        flat = 1e-4 * max(np.max(np.abs(evals)), 1e-300)
+        hessian_pd = bool(np.all(evals > -flat))
+        try:
+            scaled = np.abs(sla.solve(H, gf, assume_a="sym"))
+            max_grad = float(np.max(np.minimum(scaled, np.abs(gf))))
+        except (np.linalg.LinAlgError, ValueError):
+            max_grad = float(np.max(np.abs(gf)))
+        if not hessian_pd:
+            messages.append("the Hessian of the deviance is not positive definite at the "
+                            f"optimum (eigenvalues {np.round(evals, 6).tolist()}): the fit "
+                            "stopped short or at a saddle point")
+        elif np.min(evals) < flat:
+            messages.append("the Hessian of the deviance is singular at the optimum "
+                            f"(eigenvalues {np.round(evals, 6).tolist()}): the model is "
+                            "nearly unidentifiable, some variance parameters are not "
+                            "determined by the data (lme4: 'Model is nearly unidentifiable')")
+        if max_grad > tol_grad:
+            messages.append(f"the scaled gradient at the optimum is {max_grad:.3g} "
+                            f"(> {tol_grad}): the fit may not have converged")
+    better = None
+    if fun.best_f < f0 - tol:
+        better = fun.best_x
+        if not inward:
+            messages.append(f"a point near the optimum has a lower deviance (by "
+                            f"{f0 - fun.best_f:.3g}): the fit has not converged")
+    converged = hessian_pd and max_grad <= tol_grad and better is None
+    return Convergence(converged, max_grad, hessian_pd, list(at_bound), messages, better)
+
+
+def _columns(model: "LmerModel") -> dict:
+    """``{diagonal index: indices of the elements below it}`` for every column of every
+    T_i, in θ's numbering."""
+    out = {}
+    for i, t in enumerate(model.terms):
+        r, c = model._tri[i]
+        sl = np.arange(model.theta_slices[i].start, model.theta_slices[i].stop)
+        for col in range(t.p):
+            out[int(sl[(r == col) & (c == col)][0])] = sl[(c == col) & (r > col)]
+    return out
+
+
+def _canonical(columns: dict, theta: np.ndarray) -> np.ndarray:
+    """θ with every column of T_i whose diagonal element is negative negated (the same
+    model: only T_i T_i' matters), so that it satisfies the bounds."""
+    x = np.array(theta, dtype=float)
+    for diag, below in columns.items():
+        if x[diag] < 0:
+            x[diag] = -x[diag]
+            x[below] = -x[below]
+    return x
 
 
 def _reflections(model: "LmerModel", theta: np.ndarray) -> list[np.ndarray]:
@@ -721,78 +915,110 @@ def _reflections(model: "LmerModel", theta: np.ndarray) -> list[np.ndarray]:
     per such column.
     """
     out = []
-    for i, t in enumerate(model.terms):
-        r, c = model._tri[i]
-        sl = np.arange(model.theta_slices[i].start, model.theta_slices[i].stop)
-        for col in range(t.p):
-            diag = sl[(r == col) & (c == col)][0]
-            below = sl[(c == col) & (r > col)]
-            if theta[diag] == 0.0 and np.any(theta[below] != 0.0):
-                x = theta.copy()
-                x[below] = -x[below]
-                x[diag] = 0.01
-                out.append(x)
+    for diag, below in _columns(model).items():
+        if theta[diag] == 0.0 and np.any(theta[below] != 0.0):
+            x = theta.copy()
+            x[below] = -x[below]
+            x[diag] = 0.01
+            out.append(x)
     return out
 
 
 def optimize(model: LmerModel):
     """Minimise the profiled deviance over θ within lme4's bounds.
 
-    1. L-BFGS-B from lme4's start (T_i = I) with central-difference gradients (forward
-       differences stop short on these problems);
-    2. if that optimum is on the boundary or lme4's convergence checks fail, the search
-       goes on as lme4's ``allFit`` would: L-BFGS-B again from the mirror image of every
-       column stuck at its bound (:func:`_reflections`), and COBYQA (a derivative-free
-       trust-region method of the BOBYQA family, lme4's default optimizer) from lme4's
-       start; the best point wins, so the fit never stops at a worse optimum than any
-       of them.
+    1. L-BFGS-B from lme4's start (T_i = I), with the exact gradient where the model
+       has one (:meth:`LmerModel.gradient`), central differences otherwise (forward
+       differences stop short on these problems), one-sided at a bound;
+    2. at the optimum, every diagonal element at its bound 0 is moved a few steps up
+       (and across the bound: the column's elements below it negated); where the
+       deviance falls, L-BFGS-B starts again from the lowest of these points. This is
+       the step a derivative-free optimizer such as lme4's BOBYQA takes by itself:
+       there the two-sided gradient is 0 by symmetry, and L-BFGS-B stops at what can
+       be a saddle point. Repeated until no step inside helps, and likewise from any
+       point evaluated on the way with a lower deviance than the optimum;
+    3. lme4's convergence checks (:func:`check_convergence`), with the same one-sided
+       test at the bounds; if they fail, COBYQA (a derivative-free trust-region method
+       of the BOBYQA family, lme4's default optimizer) from lme4's start, and the best
+       point wins.
 
+    The fit never ends at a point with a higher deviance than one it evaluated.
     Returns ``(theta, deviance, messages, convergence)``.
     """
-    fun = model.deviance
+    fun = _Tracked(model.deviance)
     lower = model.lower
     bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
+    columns = _columns(model)
     messages = []
+    exact = model.has_gradient
 
-    if model.dense:  # small model: the exact gradient (one factorisation, a few products)
+    if exact:
         def jac(x):
             model.n_evals += 1
             return model.gradient(x)
-    else:            # central differences (forward differences stop short, see the notes)
+    else:
         def jac(x):
             return _central_gradient(fun, x, lower)
 
     def lbfgs(x0, label):
-        r = so.minimize(fun, x0, jac=jac,
-                        method="L-BFGS-B", bounds=bounds,
+        r = so.minimize(fun, x0, jac=jac, method="L-BFGS-B", bounds=bounds,
                         options={"ftol": 1e-13, "gtol": 1e-6, "maxiter": 1000})
         messages.append(f"L-BFGS-B from {label}: {r.message} ({r.nit} iterations, "
                         f"deviance {r.fun:.10g})")
         return np.asarray(r.x), float(r.fun)
 
-    best_x, best_f = lbfgs(model.theta0, "lme4's start")
-    conv = check_convergence(fun, best_x, lower)
-    if conv.at_boundary or not conv.converged:
-        candidates = [lbfgs(x0, "the mirror image of a column at its bound")
-                      for x0 in _reflections(model, np.where(best_x - lower < 1e-8, lower,
-                                                             best_x))]
+    def descend(x, f):
+        """Restart from a step inside the bound, or from a lower point evaluated, while
+        either is lower than the current optimum."""
+        for _ in range(50):
+            _, probes = _boundary_probes(fun, x, lower, columns)
+            if fun.best_f >= f - _tolerance(f):
+                break
+            start = _canonical(columns, fun.best_x)
+            moved = [k for fp, _, k in probes if fp < f - _tolerance(f)]
+            label = (f"a step inside the bound of θ{sorted(set(moved))}" if moved
+                     else "a lower point evaluated on the way")
+            x2, f2 = lbfgs(start, label)
+            if f2 >= f:
+                break
+            x, f = x2, f2
+        return x, f
+
+    def check(x):
+        return check_convergence(fun, x, lower, columns=columns,
+                                 grad=model.gradient if exact else None)
+
+    x, f = descend(*lbfgs(model.theta0, "lme4's start"))
+    conv = check(x)
+    for _ in range(5):   # the checks found a lower point: go on from there
+        if conv.better is None:
+            break
+        x2, f2 = descend(*lbfgs(_canonical(columns, conv.better),
+                                "a lower point found by the convergence checks"))
+        if f2 >= f:
+            break
+        x, f = x2, f2
+        conv = check(x)
+    if not conv.converged:
         r = so.minimize(fun, model.theta0, method="COBYQA", bounds=so.Bounds(lower, np.inf),
-                        options={"final_tr_radius": 1e-8, "maxfev": 500 * len(best_x)})
+                        options={"final_tr_radius": 1e-8, "maxfev": 500 * len(x)})
         messages.append(f"COBYQA from lme4's start: {r.message} (deviance {r.fun:.10g})")
-        candidates.append((np.asarray(r.x), float(r.fun)))
-        x2, f2 = min(candidates, key=lambda c: c[1])
-        if f2 < best_f - 1e-10:
-            x3, f3 = lbfgs(x2, "the best of these")
-            x2, f2 = (x3, f3) if f3 <= f2 else (x2, f2)
-            messages.append(f"kept the better optimum (deviance lower by {best_f - f2:.3g})")
-            best_x, best_f = x2, f2
-            conv = check_convergence(fun, best_x, lower)
+        if fun.best_f < f - _tolerance(f):
+            x2, f2 = descend(*lbfgs(_canonical(columns, fun.best_x), "the best point yet"))
+            if f2 < f:
+                messages.append(f"kept the better optimum (deviance lower by {f - f2:.3g})")
+                x, f = x2, f2
+                conv = check(x)
     # values within rounding of a bound are put on it, as lme4 reports them
-    on_bound = np.isfinite(lower) & (best_x - lower < 1e-10)
-    best_x = np.where(on_bound, lower, best_x)
-    best_f = fun(best_x)
+    x = np.where(np.isfinite(lower) & (x - lower < 1e-10), lower, x)
+    f = fun(x)
+    if fun.best_f < f - _tolerance(f) and conv.converged:
+        conv = dataclasses.replace(
+            conv, converged=False, messages=conv.messages + [
+                f"a point evaluated during the fit has a lower deviance (by "
+                f"{f - fun.best_f:.3g}) than the optimum reported"])
     messages.extend(conv.messages)
-    return best_x, best_f, messages, conv
+    return x, f, messages, conv
 
 
 # ---------------------------------------------------------------------------

@@ -272,6 +272,23 @@ def _insteval() -> pd.DataFrame:
     return load("insteval")[["y", "service", "s", "d"]]
 
 
+def _fhch2010() -> pd.DataFrame:
+    """afex's fhch2010 (Freeman, Heathcote, Chalmers and Hockley 2010): lexical decision
+    and naming, the correct trials with 0.25 <= rt <= 2.5 s (12,688 of 13,222), the
+    factors as text and +1/-1 numeric codes of task, stimulus and frequency (afex's
+    ``contr.sum`` columns)."""
+    df = load("fhch2010")
+    keep = df["correct"].astype(bool) & (df["rt"] >= 0.25) & (df["rt"] <= 2.5)
+    df = df.loc[keep].reset_index(drop=True)
+    out = pd.DataFrame({c: df[c].astype(str).to_numpy(dtype=object)
+                        for c in ("id", "item", "task", "stimulus", "density", "frequency")})
+    out["log_rt"] = df["log_rt"].astype(float).to_numpy()
+    out["task_c"] = np.where(out["task"] == "lexdec", 1.0, -1.0)
+    out["stimulus_c"] = np.where(out["stimulus"] == "word", 1.0, -1.0)
+    out["frequency_c"] = np.where(out["frequency"] == "high", 1.0, -1.0)
+    return out
+
+
 def _machines() -> pd.DataFrame:
     df = load("machines")
     return pd.DataFrame({"Worker": [f"w{int(v)}" for v in df["Worker"]],
@@ -558,6 +575,33 @@ _CASE_LIST = [
         make_data=_pingouin_mixed_one_missing,
         notes="lmer uses all 179 scores; no afex: aov_ez would drop the subject with the "
         "missing score, a different data set.",
+    ),
+    Case(
+        name="fhch_slopes",
+        description="afex's fhch2010 (12,688 correct trials of 45 participants x 600 "
+        "items, lexical decision and naming): crossed random slopes of stimulus by "
+        "participant and of task by item.",
+        formula="log_rt ~ task*stimulus + (1 + stimulus|id) + (1 + task|item)",
+        make_data=_fhch2010,
+        statsmodels=False,
+        compress=True,
+        notes="L-BFGS-B from lme4's start stops with the by-item correlation at -1 (the "
+        "last diagonal element of T at 0, where the deviance is even in it and its "
+        "gradient vanishes): the optimum needs the one-sided test at the bound.",
+    ),
+    Case(
+        name="fhch_afex_final",
+        description="afex's fhch2010, the final model of afex's mixed-model vignette: "
+        "four factors, uncorrelated by-participant slopes and a correlated by-item task "
+        "slope on +1/-1 codes.",
+        formula="log_rt ~ task*stimulus*density*frequency + "
+        "(1 + stimulus_c + frequency_c || id) + (1 + task_c | item)",
+        make_data=_fhch2010,
+        statsmodels=False,
+        anova=False,
+        compress=True,
+        notes="Like fhch_slopes, a diagonal element of the by-item T stops at 0 from lme4's "
+        "start. No ANOVA (lmerTest's derivatives take long on 16 fixed effects).",
     ),
 ]
 
