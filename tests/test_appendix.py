@@ -84,6 +84,14 @@ CHEATSHEET_PROBES = {
     "ci_boot_reps": "ci_boot.attrs['replicates'].to_numpy().tolist()",
     "pb_test": "[float(pb_test['chi2']), float(pb_test['p']), int(pb_test['nsim'])]",
     "pb_mean": "float(pb_simulated.mean())",
+    # glmer: cbind() binomial, nAGQ, emmeans on the probability scale
+    "glmer_cbpp": "[fit_cbpp.llf, *fit_cbpp.fe_params, *fit_cbpp.bse,"
+                  " *fit_cbpp.varcorr()['sdcor']]",
+    "glmer_agq9": "[fit_agq[9].llf, *fit_agq[9].fe_params,"
+                  " *fit_agq[9].varcorr()['sdcor']]",
+    "glmer_agq1_llf": "fit_agq[1].llf",
+    "emm_cbpp": "emm_cbpp[['prob', 'SE', 'lower', 'upper']].to_dict('list')",
+    "pairs_cbpp": "pairs_cbpp[['contrast', 'estimate', 'SE', 't', 'p']].to_dict('list')",
     # each model in lme4's syntax (helpers.mixedlm) and in statsmodels' own spelling
     "llf_pairs": "[[fit_cor.llf, fit_cor_sm.llf], [fit_unc.llf, fit_unc_sm.llf],"
                  " [fit_pen.llf, fit_pen_sm.llf], [fit_nest.llf, fit_nest_sm.llf]]",
@@ -347,6 +355,34 @@ def test_bootstrap_test_matches_pbmodcomp(cheatsheet):
 
 
 @pytest.mark.slow
+def test_glmer_rows_match_lme4_and_emmeans(cheatsheet):
+    """glmer against lme4's tight fit (1e-3; logLik 1e-5), emmeans on the response
+    scale (1e-3), as tests/test_glmer.py holds the engine."""
+    _, v = cheatsheet
+    r = _ref("glmer/cbpp")["tight"]
+    ours = np.array(v["glmer_cbpp"])
+    assert ours[0] == pytest.approx(r["logLik"], rel=1e-5)
+    theirs = np.array([*r["fixef"], *r["se"], *r["sdcor"]])
+    np.testing.assert_allclose(ours[1:], theirs, rtol=1e-3)
+    r9 = _ref("glmer/agq9")["tight"]
+    ours9 = np.array(v["glmer_agq9"])
+    assert ours9[0] == pytest.approx(r9["logLik"], rel=1e-5)
+    np.testing.assert_allclose(ours9[1:], [*r9["fixef"], *r9["sdcor"]], rtol=1e-3)
+    assert v["glmer_agq1_llf"] != pytest.approx(ours9[0], rel=1e-9)
+    post = _ref("glmer/posthoc_cbpp")
+    e = post["emmeans_response"]
+    for ours_col, theirs_col in (("prob", "prob"), ("SE", "SE"), ("lower", "asymp.LCL"),
+                                 ("upper", "asymp.UCL")):
+        np.testing.assert_allclose(v["emm_cbpp"][ours_col], e[theirs_col], rtol=1e-3)
+    d = post["pairs_regrid"]
+    assert v["pairs_cbpp"]["contrast"] == d["contrast"]
+    np.testing.assert_allclose(v["pairs_cbpp"]["estimate"], d["estimate"], rtol=1e-3)
+    np.testing.assert_allclose(v["pairs_cbpp"]["SE"], d["SE"], rtol=1e-3)
+    np.testing.assert_allclose(v["pairs_cbpp"]["t"], d["z.ratio"], rtol=1e-3)
+    np.testing.assert_allclose(v["pairs_cbpp"]["p"], d["p.value"], atol=1e-3)
+
+
+@pytest.mark.slow
 def test_statsmodels_spellings_fit_the_same_models(cheatsheet):
     _, v = cheatsheet
     for lme4_syntax, statsmodels_spelling in v["llf_pairs"]:
@@ -388,7 +424,9 @@ def test_cheatsheet_shows_r_next_to_python():
                  "VarCorr(", "isSingular(", "allFit(", "type = 3", "anova(m0, m1)",
                  "REML = FALSE", 'method = "Wald"', "predict(", "aov_ez(", "emmeans(",
                  "simulate(", "pairs(", "contrast(", "r2_nakagawa(", "confint(m_cor)",
-                 'method = "boot"', "bootMer(", "PBmodcomp("]:
+                 'method = "boot"', "bootMer(", "PBmodcomp(", "glmer(",
+                 "family = binomial", "cbind(incidence, size - incidence)", "nAGQ = 9",
+                 'type = "response"', "regrid("]:
         assert call in r_code, call
 
 

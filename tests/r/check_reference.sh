@@ -11,7 +11,8 @@
 # 3. Rscript tests/r/posthoc.R and tests/r/intervals.R write emmeans/contrasts and
 #    r2_nakagawa/confint/bootMer/PBmodcomp values into posthoc/ and intervals/;
 #    tests/r/glmer_cases.py and tests/r/glmer.R write lme4::glmer's fits into glmer/;
-#    tests/r/power.R writes power.t.test's closed-form power into power/;
+#    tests/r/power.R writes power.t.test's closed-form power into power/, and
+#    tests/r/binary.R chapter 13's glmer, emmeans, afex and geepack values into binary/;
 # 4. tests/r/json_compare.py compares the fresh files with data/reference/
 #    (numbers within 1e-6 relative; R/package versions reported, not failed).
 # Exits non-zero, printing the differences, when they disagree.
@@ -30,6 +31,7 @@ if [[ "${1:-}" == "--update" ]]; then
     Rscript tests/r/posthoc.R data/reference/cases data/reference
     Rscript tests/r/intervals.R data/reference/cases data/reference
     Rscript tests/r/power.R data/reference/cases data/reference
+    Rscript tests/r/binary.R data/reference/cases data/reference
     "$PYTHON" tests/r/glmer_cases.py data/reference/glmer
     Rscript tests/r/glmer.R data/reference/glmer data/reference
     Rscript data/r/export_lme4_data.R data
@@ -45,6 +47,7 @@ Rscript tests/r/reference.R "$tmp/cases" "$tmp"
 Rscript tests/r/posthoc.R "$tmp/cases" "$tmp"
 Rscript tests/r/intervals.R "$tmp/cases" "$tmp"
 Rscript tests/r/power.R "$tmp/cases" "$tmp"
+Rscript tests/r/binary.R "$tmp/cases" "$tmp"
 mkdir -p "$tmp/glmer"
 "$PYTHON" tests/r/glmer_cases.py "$tmp/glmer"
 Rscript tests/r/glmer.R "$tmp/glmer" "$tmp"
