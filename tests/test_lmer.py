@@ -304,14 +304,14 @@ def test_optimizer_leaves_a_saddle_point_on_the_boundary(sleep_fit, sleep, monke
     model = copy.copy(sleep_fit.model)
     model.theta0 = _saddle(model)
     seen = []
-    deviance = model.deviance
+    factor = model.factor
 
-    def recorded(theta):
-        f = deviance(theta)
-        seen.append(f)
+    def recorded(theta):   # every deviance the fit evaluates goes through the factor
+        f = factor(theta)
+        seen.append(model._deviance(f))
         return f
 
-    model.deviance = recorded
+    model.factor = recorded
     theta, dev, messages, conv = engine.optimize(model)
     assert dev == pytest.approx(sleep_fit.deviance, abs=1e-6)
     assert dev <= min(seen) + 1e-9 * abs(dev)
@@ -327,8 +327,10 @@ def _fhch_trials():
 
 
 def test_fhch2010_crossed_slopes_reach_the_interior_optimum():
-    """L-BFGS-B from lme4's start stops with the by-item correlation at -1 (deviance 122
-    above lme4's optimum) and the old checks called it converged."""
+    """From lme4's start L-BFGS-B drives the last diagonal element of the by-item T to
+    its bound 0 (correlation -1): a saddle point 122 above lme4's optimum, which the
+    fit used to report as converged (the deviance is compared with lme4's in
+    tests/test_lmer_against_r.py, case fhch_slopes)."""
     m = lmer("log_rt ~ task*stimulus + (1 + stimulus|id) + (1 + task|item)",
              _fhch_trials())
     assert m.converged
@@ -339,26 +341,58 @@ def test_fhch2010_crossed_slopes_reach_the_interior_optimum():
         assert abs(cov[0, 1]) < 0.99 * np.sqrt(cov[0, 0] * cov[1, 1])
 
 
-def test_exact_gradient_of_a_blocked_model_with_many_theta():
-    """Models beyond the dense path with many θ use the exact gradient (the blocked
-    factor solved against Λ'Z'Z): it equals central differences."""
-    from helpers.engine.model import _central_gradient
-
-    rng = np.random.default_rng(3)
-    n_subj, n_item = 12, 150
-    s, i = np.meshgrid(np.arange(n_subj), np.arange(n_item), indexing="ij")
-    s, i = s.ravel(), i.ravel()
+def _many_theta_data(n_subj, n_item, per_subject, seed):
+    """Participants x items (each participant sees ``per_subject`` random items), three
+    item slopes, sites grouping the participants."""
+    rng = np.random.default_rng(seed)
+    s = np.repeat(np.arange(n_subj), per_subject)
+    i = np.concatenate([rng.choice(n_item, per_subject, replace=False)
+                        for _ in range(n_subj)])
     x = rng.normal(size=(3, s.size))
     b = rng.normal(size=(n_item, 4)) * [0.8, 0.4, 0.3, 0.2]
+    u = rng.normal(size=(n_subj, 2)) * [0.5, 0.3]
     y = (b[i, 0] + (0.5 + b[i, 1]) * x[0] + b[i, 2] * x[1] + b[i, 3] * x[2]
-         + 0.5 * rng.normal(size=n_subj)[s] + rng.normal(size=s.size))
-    d = pd.DataFrame({"y": y, "x1": x[0], "x2": x[1], "x3": x[2],
-                      "subject": [f"s{k}" for k in s], "item": [f"i{k:03d}" for k in i]})
-    m = lmer("y ~ x1 + x2 + x3 + (1 + x1 + x2 + x3 | item) + (1 | subject)", d)
+         + u[s, 0] + u[s, 1] * x[0] + 0.3 * rng.normal(size=8)[s % 8]
+         + rng.normal(size=s.size))
+    return pd.DataFrame({"y": y, "x1": x[0], "x2": x[1], "x3": x[2],
+                         "subject": [f"s{k:03d}" for k in s],
+                         "site": [f"t{k % 8}" for k in s],
+                         "item": [f"i{k:03d}" for k in i]})
+
+
+@pytest.mark.parametrize("reml", [True, False])
+@pytest.mark.parametrize(
+    ("formula", "design"),
+    [
+        ("y ~ x1 + x2 + x3 + (1 + x1 + x2 + x3|item) + (1|subject)", (12, 150, 150)),
+        # Z_B'Z_A sparse (each participant sees 10 of 150 items)
+        ("y ~ x1 + x2 + x3 + (1 + x1 + x2 + x3|item) + (1|subject)", (450, 150, 10)),
+        # two B terms, one with a slope
+        ("y ~ x1 + x2 + x3 + (1 + x1 + x2 + x3|item) + (1 + x1|subject) + (1|site)",
+         (60, 150, 40)),
+        # A with one effect per level, B with several
+        ("y ~ x1 + x2 + x3 + (1 | item) + (1 + x1 + x2 | subject)", (150, 12, 12)),
+    ],
+)
+def test_exact_gradient_of_a_blocked_model_with_many_theta(formula, design, reml):
+    """Models beyond the dense path with many θ use the exact gradient (the blocked
+    factor solved against Λ'Z'Z): it equals central differences, and the fit converges
+    to the same optimum as with central differences."""
+    from helpers.engine.model import _central_gradient
+
+    d = _many_theta_data(*design, seed=sum(design))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = lmer(formula, d, REML=reml)
     model = m.model
     assert not model.dense and model.has_gradient
-    theta = m.theta + 0.05
+    if design[2] == 10:
+        assert sp.issparse(model.cp.ZtZ_BA)
+    rng = np.random.default_rng(1)
+    theta = m.theta + 0.1 * rng.uniform(size=len(m.theta))
     g = model.gradient(theta)
     g0 = _central_gradient(model.deviance, theta, model.lower, h=1e-6)
     np.testing.assert_allclose(g, g0, rtol=1e-5, atol=1e-5 * np.max(np.abs(g0)))
-    assert m.converged
+    # the gradient at the optimum: 0 off the bounds
+    free = m.theta > model.lower + 1e-4
+    assert np.max(np.abs(model.gradient(m.theta)[free])) < 1e-2

@@ -262,7 +262,8 @@ class LmerModel:
             lam.sort_indices()
             self._b_index = np.concatenate(ii)[lam.data.astype(np.int64) - 1]
             self._lambda_B = lam
-        self.n_evals = 0
+        self.n_evals = 0   # deviances evaluated
+        self.n_grads = 0   # exact gradients evaluated
         # Small models: one dense Cholesky of the whole Λ'Z'ZΛ + I costs less than the
         # blocked steps' overheads, and gives the exact gradient (see `gradient`), which saves
         # the 2 x len(θ) evaluations of a difference gradient. Same [A, B] order.
@@ -278,7 +279,7 @@ class LmerModel:
             self._setup_dense()
 
     DENSE_Q = 130
-    GRADIENT_MIN_THETA = 10   # blocked models with this many θ use the exact gradient
+    GRADIENT_MIN_THETA = 4    # blocked models with this many θ use the exact gradient
     GRADIENT_MAX_Q = 3000     # ... if the q x q matrices it needs are small enough
 
     def _setup_dense(self):
@@ -332,7 +333,7 @@ class LmerModel:
         # Λ is block diagonal: one p_A x p_A block per level of A, one p_i x p_i block per
         # level of each B term. Both rows of a pair lie in one block, so the entries the
         # gradient needs of K'K are in the Gram matrices of K's column blocks
-        # (`_block_gram`); `_pair_slot` is where each pair's entry sits in them.
+        # (`_gram_A`, `_gram_B`); `_pair_slot` is where each pair's entry sits in them.
         base, pos, size = (np.empty(q, dtype=np.int64) for _ in range(3))
         r = np.arange(q_A)
         base[:q_A], pos[:q_A], size[:q_A] = (r // cp.p_A) * cp.p_A**2, r % cp.p_A, cp.p_A
@@ -344,6 +345,9 @@ class LmerModel:
             start += l_i * p_i**2
         r_, j_ = rows[self._pairs[0]], rows[self._pairs[1]]
         self._pair_slot = base[r_] + pos[r_] * size[r_] + pos[j_]
+        self._ZtZ_pairs = ZtZ[r_, j_]
+        if not self.dense:   # the blocked gradient reads the cross-products' blocks
+            self._ZtZ = None
 
     def _b_coo_index(self, coo):
         """θ index of each entry of Λ_B in the order of ``coo`` (the CSR data order maps)."""
@@ -362,7 +366,10 @@ class LmerModel:
         lamT = lam.T.tocsr()
         M = np.asarray(lamT @ np.asarray(lamT @ self._ZtZ).T)   # Λ'Z'ZΛ (Z'Z symmetric)
         M[np.diag_indices_from(M)] += 1.0                        # + I (eq. 18)
-        L = np.linalg.cholesky(M)
+        L, info = lapack.dpotrf(M, lower=1, clean=1, overwrite_a=1)   # np's is slower
+        if info != 0:
+            raise np.linalg.LinAlgError(f"Λ'Z'ZΛ + I is not positive definite (LAPACK "
+                                        f"dpotrf info {info})")
         sol = _solve_lower(L, lamT @ self._Zte_ZtX)              # cu and RZX (eq. 19-20)
         cu, RZX = sol[:, 0], sol[:, 1:]
         ldL2 = 2.0 * float(np.sum(np.log(np.diag(L))))
@@ -375,7 +382,7 @@ class LmerModel:
         return Factor(theta, self.T_A(theta), None, None, None, None, cu, RZX, RX, cbeta,
                       cp.beta_ols + beta_shift, float(r2), ldL2, ldRX2, L, lam)
 
-    def gradient(self, theta) -> np.ndarray:
+    def gradient(self, theta, factor: Factor | None = None) -> np.ndarray:
         """The exact gradient of the profiled deviance (small models, or many θ).
 
         With V = I + ZΛΛ'Z' (the covariance of y over σ²), P = V⁻¹ - V⁻¹X(X'V⁻¹X)⁻¹X'V⁻¹
@@ -384,63 +391,98 @@ class LmerModel:
         ``dV = Z(E_k Λ' + Λ E_k')Z'`` with E_k the pattern of θ_k in Λ, so
         ``∂/∂θ_k = 2 Σ_{(r,c) ∈ θ_k} [(Z'PZ Λ)_rc - (n - p)/r² (Z'r̃)_r (Λ'Z'r̃)_c]``.
         Everything comes from the cross-products: with K = L⁻¹Λ'Z'Z,
-        Z'V⁻¹Z = Z'Z - K'K, Z'V⁻¹X = Z'X - K'RZX, Z'V⁻¹y = Z'y - K'cu.
+        Z'V⁻¹Z = Z'Z - K'K, Z'V⁻¹X = Z'X - K'RZX, Z'V⁻¹y = Z'y - K'cu, and of Z'V⁻¹Z
+        only the diagonal blocks of Λ's pattern are needed. ``factor``, the factor at
+        ``theta`` if the caller has it (the deviance was just evaluated there).
         """
+        self.n_grads += 1
         theta = np.asarray(theta, dtype=float)
         cp = self.cp
         rows, cols, idx, q = self._lam_pos
+        lam = self._lam_csr.copy()
+        lam.data = theta[idx[self._lam_data_entry]]
+        lamT = lam.T.tocsr()
         if self.dense:
-            f = self._factor_dense(theta)
-            lamT = f.Lambda.T.tocsr()
+            f = self._factor_dense(theta) if factor is None else factor
             K = _solve_lower(f.L, np.asarray(lamT @ self._ZtZ))
-        else:  # the blocked factor: the same L, solved block by block
-            f = self.factor(theta)
-            lam = self._lam_csr.copy()
-            lam.data = theta[idx[self._lam_data_entry]]
-            lamT = lam.T.tocsr()
-            K = self._solve_blocked(f, np.asarray(lamT @ self._ZtZ))
-        ZVX = self._Zte_ZtX[:, 1:] - K.T @ f.RZX
-        ZVe = self._Zte_ZtX[:, 0] - K.T @ f.cu
+            KtR = K.T @ np.column_stack([f.cu, f.RZX])
+            q_A = cp.l_A * cp.p_A
+            gram = np.concatenate([self._gram_A(K[:, :q_A]), self._gram_B(K[:, q_A:])])
+        else:  # the blocked factor: the same products, block by block
+            f = self.factor(theta) if factor is None else factor
+            KtR, gram = self._blocked_products(f, theta)
+        ZVX = self._Zte_ZtX[:, 1:] - KtR[:, 1:]
+        ZVe = self._Zte_ZtX[:, 0] - KtR[:, 0]
         Zr = ZVe - ZVX @ (f.beta - cp.beta_ols)                  # Z'r̃
         # the entries of A = Z'PZ (Z'V⁻¹Z for ML) that (AΛ) at Λ's entries needs
-        pa, pe = self._pairs
-        gram = self._block_gram(K)
         if self.reml:
-            gram += self._block_gram(_solve_lower(f.RX, ZVX.T))
+            G = _solve_lower(f.RX, ZVX.T)
+            q_A = cp.l_A * cp.p_A
+            gram += np.concatenate([self._gram_A(G[:, :q_A]), self._gram_B(G[:, q_A:])])
             dof = self.n - self.p
         else:
             dof = self.n
-        A = self._ZtZ[rows[pa], rows[pe]] - gram[self._pair_slot]
+        pa, pe = self._pairs
+        A = self._ZtZ_pairs - gram[self._pair_slot]
         AL = np.bincount(pa, weights=A * theta[idx[pe]], minlength=len(rows))
         LZr = lamT @ Zr
         per_entry = 2.0 * (AL - (dof / f.r2) * Zr[rows] * LZr[cols])
         return np.bincount(idx, weights=per_entry, minlength=len(theta))
 
-    def _block_gram(self, K: np.ndarray) -> np.ndarray:
-        """The diagonal blocks of K'K, one per block of Λ (A's levels, then each B term's
-        levels), flattened in the layout of ``_pair_slot``."""
+    def _gram_A(self, K: np.ndarray) -> np.ndarray:
+        """The p_A x p_A diagonal blocks of K'K for K (k x q_A) on A's columns
+        (level-major), flattened: the first part of ``_pair_slot``'s layout."""
         cp = self.cp
-        q_A = cp.l_A * cp.p_A
-        k = K.shape[0]
-        out = []
-        KA = K[:, :q_A].reshape(k, cp.l_A, cp.p_A).transpose(1, 2, 0)   # (l_A, p_A, k)
-        out.append(np.matmul(KA, KA.transpose(0, 2, 1)).ravel())
+        KA = K.reshape(K.shape[0], cp.l_A, cp.p_A).transpose(1, 2, 0)   # (l_A, p_A, k)
+        return np.matmul(KA, KA.transpose(0, 2, 1)).ravel()
+
+    def _gram_B(self, K: np.ndarray) -> np.ndarray:
+        """The p_i x p_i diagonal blocks of K'K for K (k x q_B) on B's columns (each
+        term effect-major), flattened: the second part of ``_pair_slot``'s layout."""
+        out = [np.zeros(0)]
         for _, off, p_i, l_i in self._b_blocks:
-            KB = K[:, q_A + off:q_A + off + p_i * l_i].reshape(k, p_i, l_i).transpose(2, 1, 0)
+            KB = K[:, off:off + p_i * l_i].reshape(K.shape[0], p_i, l_i)
+            KB = KB.transpose(2, 1, 0)                              # (l_i, p_i, k)
             out.append(np.matmul(KB, KB.transpose(0, 2, 1)).ravel())
         return np.concatenate(out)
 
-    def _solve_blocked(self, f: Factor, Y: np.ndarray) -> np.ndarray:
-        """``L⁻¹ Y`` for the blocked factor ``f`` and a dense Y (q x k): level by level
-        in A, then ``L_B⁻¹ (Y_B - L_BA Y_A)``."""
+    def _blocked_products(self, f: Factor, theta: np.ndarray):
+        """``K'[cu, RZX]`` and the diagonal blocks of ``K'K`` (:meth:`gradient`) for
+        ``K = L⁻¹Λ'Z'Z``, from the blocked factor ``f``.
+
+        With Y = Λ'Z'Z: K_A = L_A⁻¹ Y_A, whose A columns are block diagonal (one
+        p_A x p_A block per level), and K_B = L_B⁻¹ (Y_B - L_BA K_A); so the only large
+        products are ``L_BA K_AB`` (q_B x q_A x q_B) and the solve with L_B
+        (q_B² x q), never a q x q solve.
+        """
         cp = self.cp
-        q_A = cp.l_A * cp.p_A
-        Y_A = Y[:q_A].reshape(cp.l_A, cp.p_A, -1)
-        U_A = np.matmul(np.linalg.inv(f.L_A), Y_A).reshape(q_A, -1)
-        if not cp.q_B:
-            return U_A
-        U_B = _solve_lower(f.L_B, Y[q_A:] - f.L_BA @ U_A)
-        return np.vstack([U_A, U_B])
+        l_A, p_A, q_B = cp.l_A, cp.p_A, cp.q_B
+        q_A = l_A * p_A
+        R = np.column_stack([f.cu, f.RZX])                         # (q, 1 + p)
+        LiTt = np.linalg.inv(f.L_A) @ f.T_A.T                  # L_A⁻¹ Λ_A', per level
+        K_AA = LiTt @ cp.ZtZ_A                                     # (l_A, p_A, p_A)
+        K_AAt = K_AA.transpose(0, 2, 1)
+        KtR_A = np.matmul(K_AAt, R[:q_A].reshape(l_A, p_A, -1)).reshape(q_A, -1)
+        gram_A = np.matmul(K_AAt, K_AA).ravel()
+        if not q_B:
+            return KtR_A, gram_A
+        ZtZ_BA = cp.ZtZ_BA.toarray() if sp.issparse(cp.ZtZ_BA) else cp.ZtZ_BA
+        L_BA = f.L_BA.toarray() if sp.issparse(f.L_BA) else np.asarray(f.L_BA)
+        K_AB = (LiTt @ ZtZ_BA.T.reshape(l_A, p_A, q_B)).reshape(q_A, q_B)
+        # L_BA K_AA: K_AA is block diagonal, so level by level
+        LK = np.matmul(L_BA.reshape(q_B, l_A, p_A).transpose(1, 0, 2), K_AA)
+        rhs = np.empty((q_B, q_A + q_B))
+        rhs[:, :q_A] = self._lambda_B_t_dense(theta, ZtZ_BA)
+        rhs[:, :q_A] -= LK.transpose(1, 0, 2).reshape(q_B, q_A)
+        rhs[:, q_A:] = self._lambda_B_t_dense(theta, cp.ZtZ_B) - L_BA @ K_AB
+        K_B = _solve_lower(f.L_B, rhs)                             # (q_B, q)
+        R_B = R[q_A:]
+        KtR = np.empty((q_A + q_B, R.shape[1]))
+        KtR[:q_A] = KtR_A + K_B[:, :q_A].T @ R_B
+        KtR[q_A:] = K_AB.T @ R[:q_A] + K_B[:, q_A:].T @ R_B
+        gram_A += self._gram_A(K_B[:, :q_A])
+        gram_B = self._gram_B(K_AB) + self._gram_B(K_B[:, q_A:])
+        return KtR, np.concatenate([gram_A, gram_B])
 
     # -- Λθ ------------------------------------------------------------------
     def T_A(self, theta: np.ndarray) -> np.ndarray:
@@ -618,7 +660,7 @@ class LmerModel:
         new = copy.copy(self)
         new.cp = dataclasses.replace(cp, beta_ols=beta_ols, Xte=self._X.T @ e,
                                      ete=float(e @ e), Zte_A=Zte_A, Zte_B=Zte_B)
-        new.n_evals = 0
+        new.n_evals = new.n_grads = 0
         if self.has_gradient:   # the dense cross-products of `gradient`
             new._Zte_ZtX = self._Zte_ZtX.copy()
             new._Zte_ZtX[:, 0] = np.concatenate([Zte_A.reshape(-1), Zte_B])
@@ -630,7 +672,7 @@ class LmerModel:
         parametric bootstrap. Returns ``(theta, deviance)``."""
         lower = self.lower
         bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
-        if self.dense:
+        if self.has_gradient:
             def jac(x):
                 return self.gradient(x)
         else:
@@ -760,7 +802,7 @@ def _tolerance(f: float) -> float:
 
 
 def _boundary_probes(fun, theta, lower, columns=None, boundary_tol=1e-4,
-                     steps=(1e-3, 1e-2, 1e-1)):
+                     steps=(1e-3, 1e-2, 1e-1), only=None):
     """Deviances one step inside the bound, from every parameter at (or near) its bound.
 
     Each bound parameter k is moved to ``lower[k] + step`` for a few steps. With
@@ -769,13 +811,14 @@ def _boundary_probes(fun, theta, lower, columns=None, boundary_tol=1e-4,
     is unchanged when a whole column of T_i changes sign, so that is the other side
     of the bound, where the descent may continue (:func:`_reflections`).
 
-    Returns ``(at_bound, [(deviance, point, k), ...])``.
+    Returns ``(at_bound, [(deviance, point, k), ...])``; ``only``: probe only these
+    parameters.
     """
     theta = np.asarray(theta, dtype=float)
     at_bound = np.where(np.isfinite(lower) & (theta - lower < boundary_tol))[0]
     columns = columns or {}
     probes = []
-    for k in at_bound:
+    for k in at_bound if only is None else only:
         below = columns.get(int(k), np.zeros(0, dtype=int))
         flips = [None] + ([below] if np.any(theta[below] != 0.0) else [])
         for step in steps:
@@ -936,7 +979,11 @@ def optimize(model: LmerModel):
        the step a derivative-free optimizer such as lme4's BOBYQA takes by itself:
        there the two-sided gradient is 0 by symmetry, and L-BFGS-B stops at what can
        be a saddle point. Repeated until no step inside helps, and likewise from any
-       point evaluated on the way with a lower deviance than the optimum;
+       point evaluated on the way with a lower deviance than the optimum. The same
+       probe runs during L-BFGS-B, once per element held at its bound for three
+       iterations, and stops the run early when a step inside helps (rather than
+       polishing the saddle point first: the maximal fhch2010 model spent 124
+       iterations there);
     3. lme4's convergence checks (:func:`check_convergence`), with the same one-sided
        test at the bounds; if they fail, COBYQA (a derivative-free trust-region method
        of the BOBYQA family, lme4's default optimizer) from lme4's start, and the best
@@ -945,25 +992,59 @@ def optimize(model: LmerModel):
     The fit never ends at a point with a higher deviance than one it evaluated.
     Returns ``(theta, deviance, messages, convergence)``.
     """
-    fun = _Tracked(model.deviance)
     lower = model.lower
     bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
     columns = _columns(model)
     messages = []
     exact = model.has_gradient
+    last = {}   # the factor of the last deviance evaluated (the gradient reuses it)
+
+    def deviance(x):
+        model.n_evals += 1
+        try:
+            f = model.factor(x)
+        except np.linalg.LinAlgError:
+            return np.inf
+        last["theta"], last["factor"] = np.array(x, dtype=float), f
+        return model._deviance(f)
+
+    fun = _Tracked(deviance if exact else model.deviance)
 
     if exact:
         def jac(x):
-            model.n_evals += 1
-            return model.gradient(x)
+            f = last.get("factor") if np.array_equal(last.get("theta"), x) else None
+            return model.gradient(x, factor=f)
     else:
         def jac(x):
             return _central_gradient(fun, x, lower)
 
     def lbfgs(x0, label):
+        stuck, probed = {}, set()
+
+        def leave_saddles(intermediate_result):
+            # an element held at its bound for 3 iterations is probed once: if a step
+            # inside lowers the deviance, stop here (`descend` goes on from that step)
+            # rather than polish a saddle point
+            x, f = intermediate_result.x, intermediate_result.fun
+            at = set(np.where(np.isfinite(lower) & (x == lower))[0].tolist())
+            for k in list(stuck):
+                if k not in at:
+                    del stuck[k]
+            for k in at:
+                stuck[k] = stuck.get(k, 0) + 1
+            ready = [k for k, n in stuck.items() if n >= 3 and k not in probed]
+            if ready:
+                probed.update(ready)
+                _, probes = _boundary_probes(fun, x, lower, columns, only=ready)
+                if min(fp for fp, _, _ in probes) < f - _tolerance(f):
+                    raise StopIteration
+
         r = so.minimize(fun, x0, jac=jac, method="L-BFGS-B", bounds=bounds,
+                        callback=leave_saddles,
                         options={"ftol": 1e-13, "gtol": 1e-6, "maxiter": 1000})
-        messages.append(f"L-BFGS-B from {label}: {r.message} ({r.nit} iterations, "
+        saddle = "StopIteration" in r.message
+        stop = "stopped at a saddle point on the boundary" if saddle else r.message
+        messages.append(f"L-BFGS-B from {label}: {stop} ({r.nit} iterations, "
                         f"deviance {r.fun:.10g})")
         return np.asarray(r.x), float(r.fun)
 
@@ -1132,20 +1213,20 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, *, missing: str = 
     terms = build_terms(parsed.terms, work, env)
     _check_terms(terms, n)
 
-    with _one_blas_thread():
-        model = LmerModel(X, y, terms, reml=REML)
-        theta, dev, messages, conv = optimize(model)
     from .results import LmerResult
 
-    if not conv.converged:
-        warnings.warn(
-            f"lmer({formula!r}): the fit did not pass lme4's convergence checks: "
-            + "; ".join(conv.messages) + ". Check the result (helpers.is_singular, "
-            "result.optimizer_messages); simplify the random effects if they are not "
-            "identified.", ConvergenceWarning, stacklevel=2)
-    return LmerResult._from_fit(model, theta, dev, messages, conv, formula=formula,
-                                fixed_formula=fixed_formula, X_df=X_df, y=y, frame=work,
-                                env=env, random_terms=parsed.terms)
+    with _one_blas_thread():   # the result's derivatives too (vcov of the variances)
+        model = LmerModel(X, y, terms, reml=REML)
+        theta, dev, messages, conv = optimize(model)
+        if not conv.converged:
+            warnings.warn(
+                f"lmer({formula!r}): the fit did not pass lme4's convergence checks: "
+                + "; ".join(conv.messages) + ". Check the result (helpers.is_singular, "
+                "result.optimizer_messages); simplify the random effects if they are "
+                "not identified.", ConvergenceWarning, stacklevel=2)
+        return LmerResult._from_fit(model, theta, dev, messages, conv, formula=formula,
+                                    fixed_formula=fixed_formula, X_df=X_df, y=y,
+                                    frame=work, env=env, random_terms=parsed.terms)
 
 
 def spherical_modes(model: LmerModel, f: Factor, rhs: np.ndarray) -> np.ndarray:
