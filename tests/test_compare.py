@@ -293,3 +293,18 @@ def test_lrt_argument_checks(null_fits):
         helpers.lrt(null_fits["reduced"], null_fits["one_variance"], method="exact")
     with pytest.raises(ValueError, match="nsim must be a positive integer"):
         helpers.lrt(null_fits["reduced"], null_fits["one_variance"], method="bootstrap", nsim=0)
+
+
+def test_boundary_lrt_matches_uncorrelated_terms_whatever_their_number():
+    """lme4 numbers the terms of a factor split by || (Subject, Subject.1, ...); dropping
+    a middle term renumbers the rest, and the test must still see one dropped variance."""
+    import helpers
+
+    d = helpers.load("sleepstudy")
+    d["D2"] = (d["Days"] - 4.5) ** 2 / 10
+    full = helpers.lmer("Reaction ~ Days + (1 + Days + D2 || Subject)", d)
+    reduced = helpers.lmer("Reaction ~ Days + (1 + D2 || Subject)", d)
+    assert list(helpers.varcorr(reduced)["grp"])[:2] == ["Subject", "Subject.1"]
+    test = helpers.lrt(reduced, full, boundary=True)
+    assert test["df"] == 1
+    assert test["p"] == pytest.approx(0.5 * stats.chi2.sf(test["chi2"], 1), rel=1e-12)

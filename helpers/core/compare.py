@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 import warnings
 
 import numpy as np
@@ -60,7 +61,10 @@ def _variance_parameters(result):
     table = table[table["grp"] != "Residual"]
     variances, covariances = set(), set()
     for grp, v1, v2 in zip(table["grp"], table["var1"], table["var2"]):
-        grp = str(grp)
+        # lme4 numbers the terms of one grouping factor split by || (id, id.1, id.2, ...):
+        # the number depends on which terms the model has, so a term is named by its
+        # factor and effect alone
+        grp = re.sub(r"\.\d+$", "", str(grp))
         if not pd.isna(v2):
             covariances.add((grp, frozenset((str(v1), str(v2)))))
         else:  # varcorr leaves var1 empty only for a factor's own intercept variance
