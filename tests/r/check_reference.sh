@@ -13,6 +13,7 @@
 #    tests/r/glmer_cases.py and tests/r/glmer.R write lme4::glmer's fits into glmer/;
 #    tests/r/power.R writes power.t.test's closed-form power into power/, and
 #    tests/r/binary.R chapter 13's glmer, emmeans, afex and geepack values into binary/;
+#    tests/r/fhch2010.R chapter 11's model selection and final model into fhch2010/;
 # 4. tests/r/json_compare.py compares the fresh files with data/reference/
 #    (numbers within 1e-6 relative; R/package versions reported, not failed).
 # Exits non-zero, printing the differences, when they disagree.
@@ -32,6 +33,7 @@ if [[ "${1:-}" == "--update" ]]; then
     Rscript tests/r/intervals.R data/reference/cases data/reference
     Rscript tests/r/power.R data/reference/cases data/reference
     Rscript tests/r/binary.R data/reference/cases data/reference
+    Rscript tests/r/fhch2010.R data/reference/cases data/reference
     "$PYTHON" tests/r/glmer_cases.py data/reference/glmer
     Rscript tests/r/glmer.R data/reference/glmer data/reference
     Rscript data/r/export_lme4_data.R data
@@ -48,6 +50,7 @@ Rscript tests/r/posthoc.R "$tmp/cases" "$tmp"
 Rscript tests/r/intervals.R "$tmp/cases" "$tmp"
 Rscript tests/r/power.R "$tmp/cases" "$tmp"
 Rscript tests/r/binary.R "$tmp/cases" "$tmp"
+Rscript tests/r/fhch2010.R "$tmp/cases" "$tmp"
 mkdir -p "$tmp/glmer"
 "$PYTHON" tests/r/glmer_cases.py "$tmp/glmer"
 Rscript tests/r/glmer.R "$tmp/glmer" "$tmp"
