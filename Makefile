@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python tools/bench_lmer.py
 	$(BIN)/python tools/bench_glmer.py
 	$(BIN)/python tools/bench_power.py
+	$(BIN)/python tools/bench_bootstrap.py
 
 check: $(STAMP)
 	$(BIN)/python -m helpers.check_setup
