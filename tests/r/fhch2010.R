@@ -6,9 +6,8 @@
 #
 #     Rscript tests/r/fhch2010.R [CASES_DIR [OUT_DIR]]
 #
-# CASES_DIR (default data/reference/cases) is only used to find the data: the trials
-# are read from data/fhch2010.csv, two folders above it (the file the book loads with
-# helpers.load("fhch2010")). The script writes OUT_DIR/fhch2010/*.json (default
+# CASES_DIR is not read: the trials are read from data/fhch2010.csv (the file the book
+# loads with helpers.load("fhch2010")), so run the script from the repository root. The script writes OUT_DIR/fhch2010/*.json (default
 # data/reference/fhch2010; see the README.md there) and prints one line per model.
 #
 # The steps are those of the chapter: the same exclusions, the same +-1 codes, the
@@ -36,7 +35,7 @@ cases_dir <- if (length(args) >= 1) args[[1]] else
 out_root <- if (length(args) >= 2) args[[2]] else file.path("data", "reference")
 out_dir <- file.path(out_root, "fhch2010")
 dir.create(out_dir, showWarnings = FALSE, recursive = TRUE)
-data_file <- file.path(dirname(dirname(normalizePath(cases_dir))), "fhch2010.csv")
+data_file <- file.path("data", "fhch2010.csv")  # run from the repository root
 
 u <- jsonlite::unbox
 num <- function(x) as.numeric(unname(x))
