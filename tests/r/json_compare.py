@@ -8,20 +8,47 @@ Every ``*.json`` and ``*.csv`` file under EXPECTED_DIR (recursively) must
 exist under ACTUAL_DIR with the same structure: same keys, same strings, same
 list lengths, and numbers equal within ``|a - b| <= atol + rtol * max(|a|, |b|)``
 (BLAS and optimiser builds can change the last digits). The ``versions``
-block of the R output and free-text notes are reported but not failed on.
+block of the R output, free-text notes and timings (``seconds``) are reported but not
+failed on.
+
+A few files hold fits whose optimum lme4 itself reaches only to a few parts in 10^4
+from one run to the next on the same machine: fits on a flat likelihood surface
+(fhch2010's crossed models) and glmer fits with lme4's default inner tolerance,
+whose deviance carries an error of about 1e-3. lme4's linear algebra (Eigen) rounds
+differently with the memory alignment of its arrays, and a flat optimum turns that
+rounding into differences of 1e-4 in the estimates. Those files (``LOOSE``) are
+compared with a looser tolerance; the tests of the Python side read the committed
+values and keep their own tolerances.
 Exits 1 and prints every difference (a diff) if anything differs, 0 otherwise.
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import fnmatch
 import json
 import math
 import sys
 from pathlib import Path
 
 # keys whose content may legitimately change between machines: reported, not failed
-SOFT_KEYS = {"versions", "fit_notes", "notes"}
+SOFT_KEYS = {"versions", "fit_notes", "notes", "seconds"}
+
+# files whose lme4 fits are reproducible only to a few parts in 10^4 (see above):
+# glob pattern relative to the tree -> (rtol, atol)
+LOOSE = {
+    "fhch_*.json": (2e-3, 1e-6),
+    "fhch2010/*.json": (2e-3, 1e-6),
+    "glmer/*.json": (5e-3, 1e-6),
+    "binary/*.json": (5e-3, 1e-6),
+}
+
+
+def _tolerance(rel: Path, rtol: float, atol: float) -> tuple[float, float]:
+    for pattern, (loose_rtol, loose_atol) in LOOSE.items():
+        if fnmatch.fnmatch(rel.as_posix(), pattern):
+            return max(rtol, loose_rtol), max(atol, loose_atol)
+    return rtol, atol
 
 
 def _is_number(x) -> bool:
@@ -91,7 +118,7 @@ def compare_trees(expected: Path, actual: Path, rtol: float = 1e-6, atol: float 
             a, b = json.loads(path.read_text()), json.loads(other.read_text())
         else:
             a, b = read_csv_rows(path), read_csv_rows(other)
-        diff_values(a, b, str(rel), rtol, atol, out, soft)
+        diff_values(a, b, str(rel), *_tolerance(rel, rtol, atol), out, soft)
     for path in sorted(p for p in actual.rglob("*") if p.suffix in (".json", ".csv")):
         if not (expected / path.relative_to(actual)).exists():
             out.append(f"{path.relative_to(actual)}: new file, not in the committed reference")
