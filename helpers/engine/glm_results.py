@@ -226,8 +226,8 @@ class GlmerSummary(Summary):
             else f"Adaptive Gauss-Hermite Quadrature (nAGQ = {r.nAGQ})"
         )
         out = [
-            f"Generalized linear mixed model fit by maximum likelihood ({how}) "
-            "(helpers.glmer, lme4's algorithm)",
+            "Generalized linear mixed model fit by maximum likelihood",
+            f"  ({how}; helpers.glmer, lme4's algorithm)",
             f" Family: {r.family.name}  ( {r.family.link} )",
             f"Formula: {r.formula}",
             "",
