@@ -206,6 +206,19 @@ def _param_names(fit):
     return names + ["sigma"]
 
 
+def _block_sdcor(b, cov):
+    """The SDs and correlations of one block's covariance matrix, in lme4's order."""
+    sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    out = []
+    for r, c in b.entries():
+        if r == c:
+            out.append(sd[r])
+        else:
+            den = sd[r] * sd[c]
+            out.append(cov[r, c] / den if den > 0 else np.nan)
+    return out
+
+
 def _sdcor(fit, theta, sigma):
     """lme4's (sd, cor, ..., sigma) from θ and σ (``Cv_to_Sv``)."""
     out = []
@@ -214,13 +227,7 @@ def _sdcor(fit, theta, sigma):
         mask = b.idx >= 0
         T[mask] = theta[b.idx[mask]]
         cov = sigma ** 2 * (T @ T.T)
-        sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
-        for r, c in b.entries():
-            if r == c:
-                out.append(sd[r])
-            else:
-                den = sd[r] * sd[c]
-                out.append(cov[r, c] / den if den > 0 else np.nan)
+        out += _block_sdcor(b, cov)
     return np.array(out + [sigma])
 
 
@@ -463,13 +470,7 @@ def _sm_estimates(fit, res):
             cov = cov_re
         else:
             cov = np.array([[vcomp[int(b.idx[0, 0]) - ntri]]])
-        sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
-        for r, c in b.entries():
-            if r == c:
-                out.append(sd[r])
-            else:
-                den = sd[r] * sd[c]
-                out.append(cov[r, c] / den if den > 0 else np.nan)
+        out += _block_sdcor(b, cov)
     out.append(math.sqrt(float(res.scale)))
     return np.concatenate([out, np.asarray(res.fe_params, dtype=float)])
 
