@@ -132,6 +132,12 @@ def executed(stem: str):
     return _executed[stem]
 
 
+@pytest.fixture(scope="module")
+def chapter(request):
+    """``(notebook, values)`` of the chapter named by the test module's ``STEM``."""
+    return executed(request.module.STEM)
+
+
 @pytest.fixture(scope="session")
 def built_site():
     """Build the book once per session exactly as ``make book`` does; return the process.

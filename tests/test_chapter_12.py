@@ -14,7 +14,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import ROOT, error_outputs, executed
+from conftest import ROOT
 from helpers.studies.power import power_crossed_closed_form
 
 STEM = "12_power_by_simulation"
@@ -53,17 +53,6 @@ PROBES = {
         "power_fitted": "power_fitted",
     }
 }
-
-
-@pytest.fixture(scope="module")
-def chapter():
-    return executed(STEM)
-
-
-@pytest.mark.slow
-def test_runs_without_errors(chapter):
-    nb, _ = chapter
-    assert error_outputs(nb) == []
 
 
 @pytest.mark.slow

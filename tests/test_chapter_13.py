@@ -14,7 +14,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import ROOT, error_outputs, executed
+from conftest import ROOT
 
 STEM = "13_binary_outcomes"
 REF = ROOT / "data" / "reference"
@@ -67,17 +67,6 @@ def _ref(name: str) -> dict:
 def _rel(a, b):
     a, b = np.asarray(a, float), np.asarray(b, float)
     return np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12))
-
-
-@pytest.fixture(scope="module")
-def chapter():
-    return executed(STEM)
-
-
-@pytest.mark.slow
-def test_runs_without_errors(chapter):
-    nb, _ = chapter
-    assert error_outputs(nb) == []
 
 
 @pytest.mark.slow

@@ -321,16 +321,7 @@ class GlmerModel:
         q_A = cp.l_A * cp.p_A
         b_A = u[:q_A].reshape(cp.l_A, cp.p_A) @ lm.T_A(theta).T
         b_B = lm._lambda_B_dense(theta, u[q_A:]) if cp.q_B else u[q_A:]
-        out: list = [None] * len(self.terms)
-        off = 0
-        for t in cp.a_terms:
-            out[self.terms.index(t)] = b_A[:, off : off + t.p]
-            off += t.p
-        off = 0
-        for t in cp.b_terms:
-            out[self.terms.index(t)] = b_B[off : off + t.q].reshape(t.p, t.n_levels).T
-            off += t.q
-        return out
+        return lm.split_effects(b_A, b_B)
 
     def _pdev(self, mu, u) -> float:
         return float(

@@ -705,6 +705,16 @@ class LmerModel:
             u_A = np.linalg.solve(L_At, rhs_A[:, :, None])[:, :, 0]
             b_A = u_A @ f.T_A.T                                    # (l_A, p_A)
             b_B = self._lambda_B_dense(f.theta, u_B) if cp.q_B else u_B  # effect-major
+        return self.split_effects(b_A, b_B)
+
+    def split_effects(self, b_A: np.ndarray, b_B: np.ndarray) -> list[np.ndarray]:
+        """The random effects of the blocked layout, one (levels x p_i) array per term.
+
+        ``b_A`` holds the terms of the largest grouping factor as (levels x columns);
+        ``b_B`` the others, effect-major (all levels of a term's first column, then its
+        next column).
+        """
+        cp = self.cp
         out: list = [None] * len(self.terms)
         off = 0
         for t in cp.a_terms:
