@@ -29,6 +29,7 @@ REF = Path(__file__).resolve().parents[1] / "data" / "reference" / "glmer"
 CASES = [
     "crossed_intercepts",
     "crossed_slopes",
+    "saddle_start",
     "poisson",
     "singular",
     "cbpp",
@@ -270,3 +271,12 @@ def test_lrt_against_anova():
 
     assert is_singular(fit("singular")[0]) and not is_singular(m1)
     assert list(varcorr(m1).grp) == ["item", "subject"]
+
+
+def test_no_stop_at_a_saddle_on_the_boundary():
+    # central differences across the bound of the item SD read 0 there; the fit must
+    # move inside, where the deviance falls, and end at lme4's optimum
+    m, caught = fit("saddle_start")
+    assert m.converged and not [w for w in caught if "converge" in str(w.message)]
+    assert m.varcorr().sdcor.min() > 0.3
+    assert not m.is_singular()

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats as st
 
-from .model import _gradient_and_hessian, check_convergence
+from .model import _columns, _gradient_and_hessian, check_convergence
 from .results import LmerResult, Summary, _fmt_table, _num, _sig
 
 __all__ = ["GlmerResult"]
@@ -110,7 +110,7 @@ class GlmerResult(LmerResult):
         # boundary too: the deviance is even in each column of T_i; lme4's deriv12)
         fun = _Cache(gmodel.deviance)
         lower = np.concatenate([gmodel.lower, np.full(p, -np.inf)])
-        conv = check_convergence(fun, par, lower)
+        conv = check_convergence(fun, par, lower, columns=_columns(gmodel.lm))
         vcov_rx = np.linalg.inv(s.factor.RX @ s.factor.RX.T)
         vcov, self.vcov_source = vcov_rx, "RX"
         _, H = _gradient_and_hessian(fun, par)

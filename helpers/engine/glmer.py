@@ -51,9 +51,15 @@ from ..core import formula as _formula
 from .model import (
     ConvergenceWarning,
     LmerModel,
+    _boundary_probes,
+    _canonical,
+    _central_gradient,
     _check_terms,
+    _columns,
     _one_blas_thread,
     _reflections,
+    _tolerance,
+    _Tracked,
     _z_sparse,
     spherical_modes,
 )
@@ -443,69 +449,75 @@ class GlmerModel:
 # ---------------------------------------------------------------------------
 # the fit
 # ---------------------------------------------------------------------------
-def _central_gradient(fun, x, h=1e-5):
-    g = np.empty_like(x)
-    for i in range(len(x)):
-        step = h * max(1.0, abs(x[i]))
-        e = np.zeros_like(x)
-        e[i] = step
-        g[i] = (fun(x + e) - fun(x - e)) / (2 * step)
-    return g
-
-
 def optimize(model: GlmerModel):
-    """lme4's two stages, each by L-BFGS-B with central-difference gradients.
+    """lme4's two stages, each by L-BFGS-B, with the safeguards of ``helpers.lmer``.
+
+    Stage 1 minimises the Laplace deviance over θ with β inside PIRLS; stage 2 over
+    (θ, β) jointly, from stage 1's optimum. Gradients are central differences, one-sided
+    at a bound (:func:`~helpers.engine.model._central_gradient`: across the bound 0 of a
+    diagonal element of T_i a central difference is 0 by symmetry, a saddle L-BFGS-B
+    would stop at). After each run every parameter at its bound is moved a few steps
+    inside (and a column of T_i across it); where the deviance falls, or where a point
+    evaluated on the way was lower than the optimum, L-BFGS-B starts again from the
+    lowest point. A column of T_i stuck at its bound is also tried from its mirror
+    image, as ``lmer`` does.
 
     Returns ``(par, deviance, messages)`` with ``par = (θ, β)``.
     """
     messages = []
     k = model.k_theta
-    lower = model.lower
-    tb = [(lo if np.isfinite(lo) else None, None) for lo in lower]
+    columns = _columns(model.lm)
 
-    def lbfgs(fun, x0, bounds, label, ftol=1e-12):
+    def lbfgs(fun, x0, lower, label, ftol):
+        bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
         r = so.minimize(
             fun,
             x0,
-            jac=lambda x: _central_gradient(fun, x),
+            jac=lambda x: _central_gradient(fun, x, lower),
             method="L-BFGS-B",
             bounds=bounds,
             options={"ftol": ftol, "gtol": 1e-7, "maxiter": 1000},
         )
-        messages.append(
-            f"{label}: {r.message} ({r.nit} iterations, deviance {r.fun:.10g})"
-        )
+        messages.append(f"{label}: {r.message} ({r.nit} iterations, deviance {r.fun:.10g})")
         return np.asarray(r.x), float(r.fun)
 
+    def descend(fun, x, f, lower, stage, ftol):
+        """Start again from a step inside a bound, or from a lower point evaluated,
+        while either is lower than the optimum."""
+        for _ in range(20):
+            _, probes = _boundary_probes(fun, x, lower, columns)
+            if fun.best_f >= f - _tolerance(f):
+                break
+            moved = sorted({j for fp, _, j in probes if fp < f - _tolerance(f)})
+            label = (f"{stage}, from a step inside the bound of θ{moved}" if moved
+                     else f"{stage}, from a lower point evaluated on the way")
+            x2, f2 = lbfgs(fun, _canonical(columns, fun.best_x), lower, label, ftol)
+            if f2 >= f:
+                break
+            x, f = x2, f2
+        return x, f
+
     # stage 1: θ, with β inside PIRLS
-    theta1, _ = lbfgs(
-        model.deviance_theta,
-        model.theta0,
-        tb,
-        "stage 1 (theta, beta in PIRLS), L-BFGS-B",
-        ftol=1e-8,
-    )
+    stage1 = "stage 1 (theta, beta in PIRLS), L-BFGS-B"
+    fun1 = _Tracked(model.deviance_theta)
+    theta1, f1 = lbfgs(fun1, model.theta0, model.lower, stage1, 1e-8)
+    theta1, _ = descend(fun1, theta1, f1, model.lower, stage1, 1e-8)
     s1 = model.pirls(theta1)
     # stage 2: (θ, β) jointly
-    bounds = tb + [(None, None)] * model.p
-    x0 = np.concatenate([theta1, s1.beta])
-    best_x, best_f = lbfgs(
-        model.deviance, x0, bounds, "stage 2 (theta, beta), L-BFGS-B"
-    )
+    stage2 = "stage 2 (theta, beta), L-BFGS-B"
+    lower = np.concatenate([model.lower, np.full(model.p, -np.inf)])
+    fun2 = _Tracked(model.deviance)
+    best_x, best_f = lbfgs(fun2, np.concatenate([theta1, s1.beta]), lower, stage2, 1e-12)
     # a column of T_i stuck at its bound 0: try its mirror image (as lmer does)
-    theta_b = np.where(best_x[:k] - lower < 1e-8, lower, best_x[:k])
-
+    theta_b = np.where(best_x[:k] - model.lower < 1e-8, model.lower, best_x[:k])
     for t0 in _reflections(model.lm, theta_b):
-        x, f = lbfgs(
-            model.deviance,
-            np.concatenate([t0, best_x[k:]]),
-            bounds,
-            "stage 2 from the mirror image of a column at its bound",
-        )
+        x, f = lbfgs(fun2, np.concatenate([t0, best_x[k:]]), lower,
+                     "stage 2 from the mirror image of a column at its bound", 1e-12)
         if f < best_f - 1e-10:
             best_x, best_f = x, f
-    on_bound = np.isfinite(lower) & (best_x[:k] - lower < 1e-10)
-    best_x[:k] = np.where(on_bound, lower, best_x[:k])
+    best_x, best_f = descend(fun2, best_x, best_f, lower, stage2, 1e-12)
+    on_bound = np.isfinite(lower) & (best_x - lower < 1e-10)
+    best_x = np.where(on_bound, lower, best_x)
     best_f = model.deviance(best_x)
     return best_x, best_f, messages
 

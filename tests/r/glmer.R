@@ -77,6 +77,8 @@ cases <- list(
                             formula = "correct ~ cond + (1 | subject) + (1 | item)"),
   crossed_slopes = list(data = "crossed_accuracy", family = "binomial",
                         formula = "correct ~ cond + (1 + cond | subject) + (1 | item)"),
+  saddle_start = list(data = "small_crossed", family = "binomial",
+                      formula = "correct ~ cond + (1 | subject) + (1 | item)"),
   poisson = list(data = "counts", family = "poisson",
                  formula = "count ~ x + (1 | site)"),
   singular = list(data = "singular", family = "binomial",

@@ -5,7 +5,8 @@ Usage, from the repository root::
     python tests/r/glmer_cases.py [OUT_DIR]
 
 OUT_DIR defaults to ``data/reference/glmer``. Writes ``crossed_accuracy.csv``
-(cases crossed_intercepts and crossed_slopes), ``counts.csv`` (poisson),
+(cases crossed_intercepts and crossed_slopes), ``small_crossed.csv`` (saddle_start),
+``counts.csv`` (poisson),
 ``singular.csv`` (singular) and ``scalar.csv`` (agq9). ``tests/r/glmer.R`` fits
 them with lme4::glmer; lme4's ``cbpp`` and afex's ``fhch2010`` need no file here
 (``cbpp.csv`` is exported by the R script).
@@ -85,8 +86,30 @@ def scalar(n_groups=30, per_group=8, seed=20240613) -> pd.DataFrame:
     )
 
 
+def small_crossed(n_subjects=30, n_items=20, seed=1) -> pd.DataFrame:
+    """A small participants x items accuracy data set with a between-items condition,
+    on which an optimizer that reads central differences across the bound stops at a
+    saddle: the item SD at 0, a log-likelihood 1.1 below the optimum."""
+    rng = np.random.default_rng(seed)
+    s = np.repeat(np.arange(n_subjects), n_items)
+    i = np.tile(np.arange(n_items), n_subjects)
+    b = i % 2
+    eta = (1 + 0.5 * b + rng.normal(0, 1, n_subjects)[s]
+           + rng.normal(0, 0.5, n_items)[i])
+    correct = (rng.random(s.size) < _logistic(eta)).astype(int)
+    return pd.DataFrame(
+        {
+            "subject": [f"s{k:02d}" for k in s],
+            "item": [f"i{k:02d}" for k in i],
+            "cond": np.where(b == 1, "b", "a"),
+            "correct": correct,
+        }
+    )
+
+
 CASES = {
     "crossed_accuracy": crossed_accuracy,
+    "small_crossed": small_crossed,
     "counts": counts,
     "singular": singular,
     "scalar": scalar,
