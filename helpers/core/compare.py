@@ -266,9 +266,9 @@ def _bootstrap(r0, r1, chi2: float, nsim: int, seed, methods):
 
 
 def _bootstrap_lmer(r0, r1, chi2: float, nsim: int, seed):
-    """The parametric bootstrap for two helpers.lmer fits: responses simulated from the
-    reduced fit (``LmerResult.simulate``), both models refitted by the quick refit
-    (cross-products reused, optimizer started at each fit's θ)."""
+    """The parametric bootstrap for two helpers.lmer (or two helpers.glmer) fits:
+    responses simulated from the reduced fit (``simulate``), both models refitted by the
+    quick refit (design reused, optimizer started at each fit's estimates)."""
     if isinstance(seed, np.random.Generator):
         seed = int(seed.integers(2 ** 63))
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
@@ -333,7 +333,10 @@ def lrt(reduced, full, boundary: bool = False, *, method: str = "chi2", nsim: in
         and ``p = (1 + #{LR* >= LR}) / (nsim + 1)`` (pbkrtest's ``PBmodcomp``).
         Works for any nested pair; ``boundary`` is then not needed. For two
         ``helpers.lmer`` fits each refit reuses the cross-products of X and Z
-        and is fast (milliseconds on sleepstudy); two statsmodels fits are
+        and is fast (milliseconds on sleepstudy); two ``helpers.glmer`` fits
+        are refitted from their estimates on binomial or Poisson responses
+        simulated from the reduced fit (a tenth of a second per refit on
+        cbpp); two statsmodels fits are
         refitted by statsmodels, which is slow: about ``2 * nsim`` fits (a
         correlated random slope on sleepstudy takes about a second per
         replicate). Under the
@@ -382,6 +385,18 @@ def lrt(reduced, full, boundary: bool = False, *, method: str = "chi2", nsim: in
             "REML log-likelihoods of models with different fixed effects cannot be compared; "
             "refit both with fit(reml=False)"
         )
+    fam0, fam1 = getattr(reduced, "family", None), getattr(full, "family", None)
+    if (fam0 is None) != (fam1 is None):
+        raise ValueError(
+            "one model is a generalized linear mixed model (helpers.glmer) and the other a "
+            "linear one: their likelihoods are of different responses and cannot be "
+            "compared; fit both with helpers.glmer (one of each is not a nested pair)")
+    if fam0 is not None and fam0.name != fam1.name:
+        raise ValueError(f"the models have different families ({fam0.name} and "
+                         f"{fam1.name}); fit both with the same family")
+    if fam0 is not None and s0["method"] != s1["method"]:
+        raise ValueError(f"the two glmer fits use different approximations "
+                         f"({s0['method']} and {s1['method']}); fit both with the same nAGQ")
     if s0["method"] != s1["method"]:
         raise ValueError("one model was fitted by REML and the other by ML; fit both the same way")
     df = s1["n_params"] - s0["n_params"]
@@ -406,10 +421,10 @@ def lrt(reduced, full, boundary: bool = False, *, method: str = "chi2", nsim: in
         from ..engine.results import LmerResult
 
         lmer0, lmer1 = isinstance(reduced, LmerResult), isinstance(full, LmerResult)
-        if getattr(reduced, "family", None) is not None or \
-                getattr(full, "family", None) is not None:
-            raise ValueError("the parametric bootstrap is not available for helpers.glmer "
-                             "fits; use method='chi2' (R's anova(m0, m1))")
+        glmm0 = getattr(reduced, "family", None) is not None
+        if glmm0 != (getattr(full, "family", None) is not None):
+            raise ValueError("the parametric bootstrap compares two helpers.glmer fits or "
+                             "two linear mixed models, not one of each")
         if lmer0 and lmer1:
             p, simulated, _ = _bootstrap_lmer(reduced, full, chi2, int(nsim), seed)
         elif lmer0 or lmer1:

@@ -9,11 +9,13 @@
   the signed root deviance ζ against each parameter's value, for a plot.
 * :func:`r2` is Nakagawa and Schielzeth's (2013) marginal and conditional R²,
   with Johnson's (2014) extension to random slopes, as ``performance::r2_nakagawa``
-  computes it for a Gaussian ``lmer`` fit.
+  computes it for a Gaussian ``lmer`` fit and for a binomial (logit) or Poisson
+  (log) ``glmer`` fit.
 
-Both accept a statsmodels MixedLM fit (``helpers.mixedlm(...).fit()``) and a
-``helpers.lmer`` fit. Everything a profile needs is the profiled deviance as a
-function of lme4's θ (the relative Cholesky factors), read from the
+Both accept a statsmodels MixedLM fit (``helpers.mixedlm(...).fit()``), a
+``helpers.lmer`` fit and a ``helpers.glmer`` fit (profiled on its Laplace deviance of
+(θ, β), see :class:`_GlmerProfile`). For a linear model everything a profile needs is
+the profiled deviance as a function of lme4's θ (the relative Cholesky factors), read from the
 cross-products of either kind of fit: ``log|L|²``, the penalized residual sum
 of squares ``r²(θ)``, ``β̂(θ)`` and ``(X'V⁻¹X)⁻¹`` (σ-free).
 
@@ -92,6 +94,7 @@ class _LmerFit:
     """A ``helpers.lmer`` fit seen through :class:`_Backend`'s methods."""
 
     kind = "lmer"
+    has_sigma = True
 
     def __init__(self, result):
         self.result = result
@@ -128,6 +131,7 @@ class _StatsmodelsFit:
     variance component)."""
 
     kind = "statsmodels"
+    has_sigma = True
 
     def __init__(self, result):
         from .inference import _VarParModel
@@ -179,16 +183,36 @@ class _StatsmodelsFit:
         return logdet, float(s[p, p] - s[:p, p] @ d), vp.b0 + d, ainv
 
 
+class _GlmerFit(_LmerFit):
+    """A ``helpers.glmer`` fit: the same terms and θ as an lmer fit, no residual SD (θ
+    holds the random effects' SDs themselves), lme4's ``vcov`` from the Hessian, and the
+    Laplace (or quadrature) deviance of (θ, β) instead of a profiled one."""
+
+    kind = "glmer"
+    has_sigma = False
+
+    def __init__(self, result):
+        super().__init__(result)
+        self.sigma = 1.0
+        self.glmm = result.glmm
+
+    def deviance(self, theta, beta):
+        return self.glmm.deviance(np.concatenate([theta, beta]))
+
+
 def _backend(result):
+    from ..engine.glm_results import GlmerResult
     from ..engine.results import LmerResult
 
+    if isinstance(result, GlmerResult):
+        return _GlmerFit(result)
     if isinstance(result, LmerResult):
         return _LmerFit(result)
     return _StatsmodelsFit(result)
 
 
 def _blas_guard(fit):
-    if fit.kind == "lmer":
+    if fit.kind in ("lmer", "glmer"):
         from ..engine.model import _one_blas_thread
 
         return _one_blas_thread()
@@ -203,7 +227,7 @@ def _blas_guard(fit):
 
 def _param_names(fit):
     names = [b.name(r, c) for b in fit.blocks for r, c in b.entries()]
-    return names + ["sigma"]
+    return names + (["sigma"] if fit.has_sigma else [])
 
 
 def _block_sdcor(b, cov):
@@ -403,11 +427,18 @@ class _Profile:
             x_prev, z_prev, s_prev = x, z, s
         raise RuntimeError("the profile did not reach the confidence limit")
 
+    def start_var(self, w):
+        """Where the optimisation over the other parameters starts, for parameter w."""
+        return np.delete(self.v_hat, w)
+
+    def start_fixed(self, j):
+        """Where the optimisation over the other parameters starts, for fixed effect j."""
+        return self.theta_ml
+
     def interval_var(self, w, target):
         est = self.v_hat[w]
         lo, up = self.v_bounds
-        others = np.arange(len(self.v_hat)) != w
-        start = self.v_hat[others]
+        start = self.start_var(w)
         h = 0.01 * est if est != 0 else 1e-3
         h = min(h, 0.5 * (up[w] - est)) if np.isfinite(up[w]) else h
         z1, _ = self.zeta_var(w, est + h, start)
@@ -420,8 +451,80 @@ class _Profile:
         est = self.beta_ml[j]
         se = self.sigma_ml * math.sqrt(self.ainv_ml[j, j])
         zeta = lambda x, s: self.zeta_fixed(j, x, s)  # noqa: E731
-        return (self._limit(zeta, est, self.theta_ml, -1, target, target * se, -np.inf),
-                self._limit(zeta, est, self.theta_ml, +1, target, target * se, np.inf))
+        start = self.start_fixed(j)
+        return (self._limit(zeta, est, start, -1, target, target * se, -np.inf),
+                self._limit(zeta, est, start, +1, target, target * se, np.inf))
+
+
+class _GlmerProfile(_Profile):
+    """Profiles of a glmer fit, as lme4's ``profile`` of a ``glmerMod``: on the fit's own
+    deviance of (θ, β) (Laplace, or quadrature for nAGQ > 1; there is no REML to refit
+    from, and no σ), every other parameter, fixed effects included, re-estimated at each
+    point; the variance parameters on the SD and correlation scale."""
+
+    def __init__(self, fit):
+        self.fit = fit
+        self.p = fit.p
+        self.theta_ml = fit.theta.copy()
+        self.beta_ml = fit.beta.copy()
+        self.base = fit.deviance(self.theta_ml, self.beta_ml)
+        self.v_hat = _sdcor(fit, self.theta_ml, 1.0)[:-1]
+        lo, up = _param_bounds(fit)
+        self.v_bounds = (lo[:-1], up[:-1])
+        self.se = np.sqrt(np.diag(fit.vcov))
+        self.theta_lower = np.where(np.isfinite(fit.lower), fit.lower, -np.inf)
+
+    def _deviance(self, theta, beta):
+        if theta is None:
+            return np.inf
+        try:
+            return self.fit.deviance(theta, beta)
+        except (np.linalg.LinAlgError, ValueError, FloatingPointError):
+            return np.inf
+
+    def start_var(self, w):
+        return np.concatenate([np.delete(self.v_hat, w), self.beta_ml])
+
+    def start_fixed(self, j):
+        return np.concatenate([self.theta_ml, np.delete(self.beta_ml, j)])
+
+    def zeta_var(self, w, x, start):
+        nv, free = len(self.v_hat), np.full(self.p, np.inf)
+        others = np.arange(nv) != w
+        lo, up = self.v_bounds
+
+        def f(o):
+            v = self.v_hat.copy()
+            v[others] = o[:nv - 1]
+            v[w] = x
+            return self._deviance(_theta_of(self.fit, np.append(v, 1.0)), o[nv - 1:])
+
+        bounds = (np.concatenate([lo[others], -free]), np.concatenate([up[others], free]))
+        o, val = _minimize(f, start, bounds)
+        dev = max(val - self.base, 0.0)
+        return math.copysign(math.sqrt(dev), x - self.v_hat[w]), o
+
+    def zeta_fixed(self, j, x, start):
+        k = len(self.theta_ml)
+
+        def f(o):
+            return self._deviance(o[:k], np.insert(o[k:], j, x))
+
+        lo = np.concatenate([self.theta_lower, np.full(self.p - 1, -np.inf)])
+        o, val = _minimize(f, start, (lo, np.full(len(lo), np.inf)))
+        dev = max(val - self.base, 0.0)
+        return math.copysign(math.sqrt(dev), x - self.beta_ml[j]), o
+
+    def interval_fixed(self, j, target):
+        est, se = self.beta_ml[j], self.se[j]
+        zeta = lambda x, s: self.zeta_fixed(j, x, s)  # noqa: E731
+        start = self.start_fixed(j)
+        return (self._limit(zeta, est, start, -1, target, target * se, -np.inf),
+                self._limit(zeta, est, start, +1, target, target * se, np.inf))
+
+
+def _profiler(fit):
+    return _GlmerProfile(fit) if fit.kind == "glmer" else _Profile(fit)
 
 
 # --------------------------------------------------------------------------------------
@@ -449,7 +552,10 @@ def _boot_lmer_chunk(result, fit_blocks, seeds):
         except (np.linalg.LinAlgError, ValueError, FloatingPointError):
             rows.append(None)
             continue
-        rows.append(np.concatenate([_sdcor(shim, theta, sigma), beta]))
+        v = _sdcor(shim, theta, sigma)
+        if getattr(result, "family", None) is not None:
+            v = v[:-1]  # a GLMM: no residual SD
+        rows.append(np.concatenate([v, beta]))
     k = max((len(r) for r in rows if r is not None), default=0)
     out = np.full((len(seeds), k), np.nan)
     for i, r in enumerate(rows):
@@ -534,9 +640,16 @@ def confint(result, method: str = "profile", level: float = 0.95, nsim: int = 10
             seed=None, n_jobs: int = 1) -> pd.DataFrame:
     """Confidence intervals for every parameter, as lme4's ``confint(m, oldNames = FALSE)``.
 
+    A ``helpers.glmer`` fit (lme4's ``glmerMod``) has no ``sigma`` row. Its profile is
+    built on the fit's own deviance of (θ, β), Laplace or quadrature as fitted, with
+    every other parameter re-estimated at each point (lme4's ``profile`` of a GLMM; it
+    takes seconds for small models and grows with the number of rows); its bootstrap
+    simulates binomial or Poisson responses (:meth:`GlmerResult.simulate`) and refits
+    from the estimates; its Wald intervals use lme4's ``vcov``.
+
     Parameters
     ----------
-    result : helpers.lmer result or statsmodels MixedLMResults
+    result : helpers.lmer or helpers.glmer result, or statsmodels MixedLMResults
         The fitted model (REML or ML).
     method : {"profile", "boot", "Wald"}
         * ``"profile"`` (lme4's default): profile-likelihood intervals. As lme4 does,
@@ -617,7 +730,7 @@ def confint(result, method: str = "profile", level: float = 0.95, nsim: int = 10
     elif method == "profile":
         target = stats.norm.ppf(1 - a)
         with _blas_guard(fit), np.errstate(divide="ignore", invalid="ignore"):
-            prof = _Profile(fit)
+            prof = _profiler(fit)
             for w in range(nv):
                 lower[w], upper[w] = prof.interval_var(w, target)
             for j in range(fit.p):
@@ -627,7 +740,7 @@ def confint(result, method: str = "profile", level: float = 0.95, nsim: int = 10
         if isinstance(nsim, bool) or not isinstance(nsim, (int, np.integer)) or nsim < 1:
             raise ValueError(f"nsim must be a positive integer, got {nsim!r}")
         seeds = _seeds(seed, int(nsim))
-        if fit.kind == "lmer":
+        if fit.kind in ("lmer", "glmer"):
             reps = _run_lmer_bootstrap(result, fit.blocks, seeds, n_jobs)
         else:
             reps = _boot_statsmodels(fit, seeds)
@@ -660,7 +773,7 @@ def profile(result, which=None, level: float = 0.95, n_points: int = 21) -> pd.D
 
     Parameters
     ----------
-    result : helpers.lmer result or statsmodels MixedLMResults
+    result : helpers.lmer or helpers.glmer result, or statsmodels MixedLMResults
         The fitted model (REML or ML).
     which : str or list of str, optional
         Parameters to profile, named as in :func:`confint`'s index
@@ -723,20 +836,20 @@ def profile(result, which=None, level: float = 0.95, n_points: int = 21) -> pd.D
     target = stats.norm.ppf(0.5 + level / 2)
     rows, limits, estimates = [], {}, {}
     with _blas_guard(fit), np.errstate(divide="ignore", invalid="ignore"):
-        prof = _Profile(fit)
+        prof = _profiler(fit)
         lo_b, up_b = prof.v_bounds
         for name in chosen:
             i = names.index(name)
             if i < nv:
                 est, bounds = prof.v_hat[i], (lo_b[i], up_b[i])
                 lower, upper = prof.interval_var(i, target)
-                start0 = np.delete(prof.v_hat, i)
+                start0 = prof.start_var(i)
                 zeta = lambda x, s, i=i: prof.zeta_var(i, x, s)  # noqa: E731
             else:
                 j = i - nv
                 est, bounds = prof.beta_ml[j], (-np.inf, np.inf)
                 lower, upper = prof.interval_fixed(j, target)
-                start0 = prof.theta_ml
+                start0 = prof.start_fixed(j)
                 zeta = lambda x, s, j=j: prof.zeta_fixed(j, x, s)  # noqa: E731
             limits[name], estimates[name] = (lower, upper), est
             pad = 0.15 * (upper - lower)
@@ -786,6 +899,10 @@ def _portable(result):
                                    b_terms=[swap[id(t)] for t in model.cp.b_terms])
     light.model = model
     light.terms = terms
+    if getattr(result, "glmm", None) is not None:  # a glmer fit: its model, same terms
+        glmm = copy.copy(result.glmm)
+        glmm.terms, glmm.lm = terms, model
+        light.glmm = glmm
     for name in ("_env", "frame", "design_info", "_X_df", "random_terms", "_factor"):
         light.__dict__.pop(name, None)
     light.fe_params = result.fe_params.copy()
@@ -800,12 +917,70 @@ class SingularFitWarning(UserWarning):
     """A random-effect variance is (nearly) zero: the conditional R² is not computed."""
 
 
+class LowCountWarning(UserWarning):
+    """A Poisson GLMM's null model has a mean count below 6 (performance's check)."""
+
+
+def _null_intercept(result):
+    """The intercept of ``result``'s null model, refitted as insight's ``null_model``.
+
+    insight refits the model with the fixed part replaced by an intercept and the same
+    random-effects terms (``update(m, y ~ (1 | g) + ...)``: same rows, family, nAGQ).
+    Here the same rows, weights, terms and family go through glmer's fit (its
+    two-stage optimisation) with a column of ones for X.
+    """
+    from ..engine.glmer import GlmerModel, optimize
+    from ..engine.model import _one_blas_thread
+
+    g = result.glmm
+    with _one_blas_thread():
+        null = GlmerModel(np.ones((g.n, 1)), g.y, g.m, g.terms, g.family, nAGQ=g.nAGQ)
+        par, _, _ = optimize(null)
+    return float(par[null.k_theta])
+
+
+def _distribution_variance(result):
+    """insight's distribution-specific variance of a glmer fit (its residual variance).
+
+    Binomial, logit link: π²/3, the variance of the standard logistic distribution.
+    Poisson, log link: the lognormal approximation ``log(1 + 1/μ)`` (insight's
+    ``.variance_distributional``: ``log1p(V(μ)/μ²)``, V(μ) = μ), μ = exp(β₀) of the
+    null model (:func:`_null_intercept`); below μ = 6 performance warns that the
+    approximation is unreliable, and so does this function.
+    """
+    family, link = result.family.name, result.family.link
+    if (family, link) == ("binomial", "logit"):
+        return math.pi ** 2 / 3
+    if (family, link) == ("poisson", "log"):
+        mu = math.exp(_null_intercept(result))
+        if mu < 6:
+            warnings.warn(
+                f"the null model's mean count exp(intercept) = {mu:.1f} is below 6: "
+                "the distribution-specific variance log(1 + 1/mu) behind the R² is "
+                "unreliable (performance::r2_nakagawa warns the same: 'mu of "
+                f"{mu:.1f} is too close to zero').", LowCountWarning, stacklevel=4)
+        return math.log1p(1 / mu)
+    raise ValueError(
+        f"r2 has no distribution-specific variance for the {family!r} family with the "
+        f"{link!r} link: it matches performance::r2_nakagawa for binomial (logit) "
+        "and Poisson (log) glmer fits only")
+
+
 def _r2_parts(result):
-    """(var_fixed, var_random, var_residual, relative sds) for either kind of fit."""
+    """(var_fixed, var_random, var_residual, relative sds) for either kind of fit.
+
+    For a glmer fit the residual variance is the distribution-specific variance
+    (:func:`_distribution_variance`) and the relative sds are θ's diagonal (the
+    random-effect SDs themselves).
+    """
+    from ..engine.glm_results import GlmerResult
     from ..engine.results import LmerResult
     from ..engine.terms import r_name
 
     if isinstance(result, LmerResult):
+        # a glmer fit first, so that an unmatched family raises before any work
+        var_resid = (_distribution_variance(result) if isinstance(result, GlmerResult)
+                     else float(result.scale))
         X = result._X
         beta = result.fe_params.to_numpy()
         fixed = {r_name(c) for c in result.exog_names} | {"(Intercept)"}
@@ -820,8 +995,7 @@ def _r2_parts(result):
             keep = [j for j, c in enumerate(t.cnames) if c in fixed]
             Z = t.X[:, keep]
             var_random += float(np.sum(cov[np.ix_(keep, keep)] * (Z.T @ Z))) / len(Z)
-        return (float(np.var(X @ beta, ddof=1)), var_random, float(result.scale),
-                np.array(diag))
+        return float(np.var(X @ beta, ddof=1)), var_random, var_resid, np.array(diag)
     from .fitting import relative_sds
 
     res = fitted_result(result, "r2")
@@ -853,16 +1027,37 @@ def r2(result, tolerance: float = 1e-5) -> pd.Series:
     ``z_i' Σ z_i`` (Σ the term's estimated covariance matrix, z_i the row's intercept
     and slopes: just the variance for a random intercept); σ² is the residual variance.
 
+    For a generalized fit (:func:`helpers.engine.glmer.glmer`) the same formulas hold
+    on the link scale, with σ²_f, σ²_r from the estimates on that scale and, for σ², the
+    distribution-specific variance of performance 0.10.2 / insight 0.19.0
+    (Nakagawa, Johnson & Schielzeth 2017):
+
+    * binomial, logit link (0/1 or ``cbind(successes, failures)``): ``σ² = π²/3``,
+      the variance of the standard logistic distribution;
+    * Poisson, log link: the lognormal approximation ``σ² = log(1 + 1/μ)`` with
+      ``μ = exp(β₀)``, β₀ the intercept of the null model (the fixed part replaced by
+      an intercept, the same random effects), refitted as insight does. Below μ = 6
+      performance warns that the approximation is unreliable; so does this function
+      (``LowCountWarning``).
+
+    Any other family or link raises ``ValueError``. (insight adds the variance of an
+    observation-level random effect to σ²; glmer refuses a grouping factor with as
+    many levels as rows, so none arises.)
+
     For a singular fit (a diagonal element of lme4's θ, a random-effect SD relative to
-    the residual SD, below ``tolerance``) performance cannot compute the random-effect
-    variances: as it does, this function warns (``SingularFitWarning``), returns NaN
-    for the conditional R² and ``σ²_f / (σ²_f + σ²)`` for the marginal one.
+    the residual SD, or for a glmer fit the SD itself, below ``tolerance``) performance
+    cannot compute the random-effect variances: as it does, this function warns
+    (``SingularFitWarning``), returns NaN for the conditional R² and
+    ``σ²_f / (σ²_f + σ²)`` for the marginal one. Near the threshold the verdict
+    follows how close the optimiser came to the bound: lme4 may stop at θ = 2e-5
+    where helpers.glmer stops at 0.
 
     Parameters
     ----------
-    result : helpers.lmer result or statsmodels MixedLMResults
+    result : helpers.lmer or helpers.glmer result, or statsmodels MixedLMResults
     tolerance : float, default 1e-5
-        performance's (insight's) threshold for a singular fit.
+        performance's (insight's) threshold for a singular fit; 0 computes the
+        random-effect variances whatever the fit.
 
     Returns
     -------
@@ -877,17 +1072,19 @@ def r2(result, tolerance: float = 1e-5) -> pd.Series:
     >>> r2(m).round(4).tolist()
     [0.2787, 0.7992]
     """
-    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float, np.floating)) \
+    if isinstance(tolerance, bool) \
+            or not isinstance(tolerance, (int, float, np.floating)) \
             or not tolerance >= 0:
         raise ValueError(f"tolerance must be a non-negative number, got {tolerance!r}")
     _check_fit(result, "r2")
     var_fixed, var_random, var_resid, rel = _r2_parts(result)
     if np.any(np.abs(rel) < tolerance):
         warnings.warn(
-            "the fit is singular (a random-effect standard deviation is estimated at 0): "
-            "the random-effect variances are not used, so the conditional R² is NaN and "
-            "the marginal R² is var(fixed) / (var(fixed) + residual variance), as "
-            "performance::r2_nakagawa returns them. Simplify the random effects "
+            "the fit is singular (a random-effect standard deviation is estimated "
+            "at 0): the random-effect variances are not used, so the conditional R² is "
+            "NaN and the marginal R² is var(fixed) / (var(fixed) + residual "
+            "variance), as performance::r2_nakagawa returns them. Simplify the random "
+            "effects "
             "(helpers.is_singular).", SingularFitWarning, stacklevel=2)
         marginal = var_fixed / (var_fixed + var_resid)
         return pd.Series({"marginal": marginal, "conditional": np.nan}, name="r2")

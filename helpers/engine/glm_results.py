@@ -183,11 +183,80 @@ class GlmerResult(LmerResult):
         mu = self.family.linkinv(eta.to_numpy())
         return pd.Series(mu, index=eta.index, name="predicted")
 
-    def simulate(self, nsim: int = 1, seed=None):
-        raise NotImplementedError("simulate() is not available for glmer fits")
+    # ------------------------------------------------------------------ simulation
+    def _simulate_one(self, rng: np.random.Generator) -> np.ndarray:
+        """One response drawn from the fit: random effects ``b* ~ N(0, ΛΛ')`` drawn term
+        by term, ``μ* = g⁻¹(Xβ̂ + Zb*)``, then a binomial (as a proportion of the row's
+        trials) or Poisson draw."""
+        eta = self._X @ self.fe_params.to_numpy()
+        for i, t in enumerate(self.terms):
+            T = self.model.T(self.theta, i)
+            b = rng.standard_normal((t.n_levels, t.p)) @ T.T
+            eta = eta + np.einsum("ij,ij->i", t.X, b[t.codes])
+        mu = self.family.linkinv(eta)
+        if self.family.name == "binomial":
+            m = np.round(self.weights).astype(np.int64)
+            return rng.binomial(m, mu) / m
+        return rng.poisson(mu).astype(float)
 
-    def refit(self, y):
-        raise NotImplementedError("refit() is not available for glmer fits")
+    def simulate(self, nsim: int = 1, seed=None) -> np.ndarray:
+        """Responses simulated from the fitted model (lme4's ``simulate(m, use.u = FALSE)``).
+
+        Parameters
+        ----------
+        nsim : int, default 1
+            Number of response vectors.
+        seed : int, numpy SeedSequence or Generator, optional
+            Seed for ``numpy.random.default_rng``.
+
+        Returns
+        -------
+        numpy.ndarray, shape (nsim, nobs)
+            New random effects for every vector, drawn from their estimated covariance;
+            then, per row, a binomial draw given as the proportion of the row's trials
+            that succeed (0 or 1 for a 0/1 response; lme4 returns the successes and
+            failures of a ``cbind`` response as two columns instead) or a Poisson count.
+        """
+        if isinstance(nsim, bool) or not isinstance(nsim, (int, np.integer)) or nsim < 1:
+            raise ValueError(f"nsim must be a positive integer, got {nsim!r}")
+        rng = np.random.default_rng(seed)
+        return np.vstack([self._simulate_one(rng) for _ in range(int(nsim))])
+
+    def _quick_refit(self, y) -> tuple:
+        """The fit to a new response, from this fit's (θ, β), without convergence checks
+        or conditional modes: ``(theta, 1.0, beta, deviance)``, laid out as
+        :meth:`LmerResult._quick_refit` (a GLMM has no residual SD: 1). Only glmer's
+        second stage runs (from the estimates), with the same safeguards at the
+        bounds."""
+        from .glmer import optimize
+        from .model import _one_blas_thread
+
+        with _one_blas_thread():
+            m = self.glmm.with_response(y)
+            par, dev, _ = optimize(m, start=np.concatenate([self.theta,
+                                                            self.fe_params.to_numpy()]))
+        k = self.glmm.k_theta
+        return par[:k], 1.0, par[k:], dev
+
+    def refit(self, y) -> "GlmerResult":
+        """The same model fitted to a new response ``y`` (lme4's ``refit(m, newresp)``).
+
+        ``y`` is on the scale of :meth:`simulate`: 0/1, proportions of successes out of
+        the row's trials for a ``cbind`` response, counts for Poisson. The design is
+        reused; the optimizer starts at this fit's (θ, β) and the result is a full
+        :class:`GlmerResult`, with lme4's convergence checks.
+        """
+        from .glmer import optimize
+        from .model import _one_blas_thread
+
+        with _one_blas_thread():
+            m = self.glmm.with_response(y)
+            start = np.concatenate([self.theta, self.fe_params.to_numpy()])
+            par, dev, messages = optimize(m, start=start)
+            return GlmerResult._from_fit(
+                m, par, dev, ["refit from the original fit's estimates"] + messages,
+                formula=self.formula, fixed_formula=self.fixed_formula, X_df=self._X_df,
+                frame=self.frame, env=self._env, random_terms=self.random_terms)
 
     # ------------------------------------------------------------------ summary
     def summary(self) -> "GlmerSummary":

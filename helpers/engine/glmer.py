@@ -229,6 +229,29 @@ class GlmerModel:
         if self.nAGQ > 1:
             self.gh = _gh_rule(self.nAGQ)
 
+    def with_response(self, y: np.ndarray) -> "GlmerModel":
+        """The same model (X, Z, weights, family) with another response: proportions of
+        successes for a binomial model (0/1 with one trial per row), counts for Poisson.
+        Shares the design with this model; only what depends on y is recomputed."""
+        y = np.asarray(y, dtype=float).ravel()
+        if y.shape != self.y.shape:
+            raise ValueError(f"the new response has {y.size} values; the model has "
+                             f"{self.y.size} rows")
+        _check_response(y, None if np.all(self.m == 1) else self.m, self.family, "y")
+        if self.family.name == "binomial" and np.any((y < 0) | (y > 1)):
+            raise ValueError("a binomial response with several trials per row is given as "
+                             "proportions of successes, between 0 and 1")
+        new = copy.copy(self)
+        new.y = y
+        new._sat = self.family.saturated(y, self.m)
+        half = np.full_like(y, 0.5)
+        new._aic_const = float(np.sum(self.family.aic_terms(y, half, self.m)
+                                      - self.family.dev_resid(y, half, self.m, new._sat)))
+        new.n_evals = 0
+        new.beta_start = new._glm_start()
+        new._warm = (np.zeros(self.q), new.beta_start.copy())
+        return new
+
     # -- pieces ------------------------------------------------------------------
     def _glm_start(self) -> np.ndarray:
         """β of the GLM without random effects (IRLS from R's ``mustart``)."""
@@ -449,7 +472,7 @@ class GlmerModel:
 # ---------------------------------------------------------------------------
 # the fit
 # ---------------------------------------------------------------------------
-def optimize(model: GlmerModel):
+def optimize(model: GlmerModel, start=None):
     """lme4's two stages, each by L-BFGS-B, with the safeguards of ``helpers.lmer``.
 
     Stage 1 minimises the Laplace deviance over θ with β inside PIRLS; stage 2 over
@@ -461,6 +484,9 @@ def optimize(model: GlmerModel):
     evaluated on the way was lower than the optimum, L-BFGS-B starts again from the
     lowest point. A column of T_i stuck at its bound is also tried from its mirror
     image, as ``lmer`` does.
+
+    With ``start`` (a vector (θ, β), e.g. the estimates of a fit to other data), stage 1
+    is skipped and stage 2 starts there: a refit to a simulated response.
 
     Returns ``(par, deviance, messages)`` with ``par = (θ, β)``.
     """
@@ -497,17 +523,19 @@ def optimize(model: GlmerModel):
             x, f = x2, f2
         return x, f
 
-    # stage 1: θ, with β inside PIRLS
-    stage1 = "stage 1 (theta, beta in PIRLS), L-BFGS-B"
-    fun1 = _Tracked(model.deviance_theta)
-    theta1, f1 = lbfgs(fun1, model.theta0, model.lower, stage1, 1e-8)
-    theta1, _ = descend(fun1, theta1, f1, model.lower, stage1, 1e-8)
-    s1 = model.pirls(theta1)
+    if start is None:
+        # stage 1: θ, with β inside PIRLS
+        stage1 = "stage 1 (theta, beta in PIRLS), L-BFGS-B"
+        fun1 = _Tracked(model.deviance_theta)
+        theta1, f1 = lbfgs(fun1, model.theta0, model.lower, stage1, 1e-8)
+        theta1, _ = descend(fun1, theta1, f1, model.lower, stage1, 1e-8)
+        start = np.concatenate([theta1, model.pirls(theta1).beta])
     # stage 2: (θ, β) jointly
     stage2 = "stage 2 (theta, beta), L-BFGS-B"
     lower = np.concatenate([model.lower, np.full(model.p, -np.inf)])
+    start = np.maximum(np.asarray(start, dtype=float), lower)
     fun2 = _Tracked(model.deviance)
-    best_x, best_f = lbfgs(fun2, np.concatenate([theta1, s1.beta]), lower, stage2, 1e-12)
+    best_x, best_f = lbfgs(fun2, start, lower, stage2, 1e-12)
     # a column of T_i stuck at its bound 0: try its mirror image (as lmer does)
     theta_b = np.where(best_x[:k] - model.lower < 1e-8, model.lower, best_x[:k])
     for t0 in _reflections(model.lm, theta_b):
