@@ -150,6 +150,11 @@ def test_variances_and_correlations(name):
 @pytest.mark.parametrize("name", CASE_NAMES)
 def test_singular_fits_agree(name):
     ref, m = _reference(name), _fit(name)
+    if not all(ok for _, _, ok in _identified(m).values()):
+        # terms not identified on their own (machines: (1 + Machine || Worker)) have a
+        # ridge of equally good optima, some on the boundary and some inside; which one
+        # an optimizer stops at says nothing about the model (U Σ U' is compared above)
+        return
     assert m.is_singular() == ref["isSingular"]
     if ref["isSingular"]:
         assert np.min(np.abs(m.theta)) < 1e-4

@@ -62,6 +62,7 @@ from .model import (
     _Tracked,
     _z_sparse,
     spherical_modes,
+    theta_scales,
 )
 from .terms import build_terms
 
@@ -485,6 +486,12 @@ def optimize(model: GlmerModel, start=None):
     lowest point. A column of T_i stuck at its bound is also tried from its mirror
     image, as ``lmer`` does.
 
+    Both stages work on scaled parameters: θ divided by
+    :func:`~helpers.engine.model.theta_scales`, β by ``1 / rms`` of its column of X, so
+    that a covariate measured in thousands does not leave its coefficients and slopes
+    four orders of magnitude below the others (where finite differences and L-BFGS-B's
+    steps are out of proportion). The model and its optimum are unchanged.
+
     With ``start`` (a vector (θ, β), e.g. the estimates of a fit to other data), stage 1
     is skipped and stage 2 starts there: a refit to a simulated response.
 
@@ -493,6 +500,10 @@ def optimize(model: GlmerModel, start=None):
     messages = []
     k = model.k_theta
     columns = _columns(model.lm)
+    rms = np.sqrt(np.mean(model.X ** 2, axis=0))
+    scale = np.concatenate([theta_scales(model.lm),
+                            1.0 / np.where(np.isfinite(rms) & (rms > 0), rms, 1.0)])
+    s_theta = scale[:k]
 
     def lbfgs(fun, x0, lower, label, ftol):
         bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
@@ -526,15 +537,16 @@ def optimize(model: GlmerModel, start=None):
     if start is None:
         # stage 1: θ, with β inside PIRLS
         stage1 = "stage 1 (theta, beta in PIRLS), L-BFGS-B"
-        fun1 = _Tracked(model.deviance_theta)
-        theta1, f1 = lbfgs(fun1, model.theta0, model.lower, stage1, 1e-8)
-        theta1, _ = descend(fun1, theta1, f1, model.lower, stage1, 1e-8)
+        fun1 = _Tracked(lambda phi: model.deviance_theta(s_theta * phi))
+        phi1, f1 = lbfgs(fun1, model.theta0 / s_theta, model.lower, stage1, 1e-8)
+        phi1, _ = descend(fun1, phi1, f1, model.lower, stage1, 1e-8)
+        theta1 = s_theta * phi1
         start = np.concatenate([theta1, model.pirls(theta1).beta])
-    # stage 2: (θ, β) jointly
+    # stage 2: (θ, β) jointly, scaled
     stage2 = "stage 2 (theta, beta), L-BFGS-B"
     lower = np.concatenate([model.lower, np.full(model.p, -np.inf)])
-    start = np.maximum(np.asarray(start, dtype=float), lower)
-    fun2 = _Tracked(model.deviance)
+    start = np.maximum(np.asarray(start, dtype=float) / scale, lower)
+    fun2 = _Tracked(lambda phi: model.deviance(scale * phi))
     best_x, best_f = lbfgs(fun2, start, lower, stage2, 1e-12)
     # a column of T_i stuck at its bound 0: try its mirror image (as lmer does)
     theta_b = np.where(best_x[:k] - model.lower < 1e-8, model.lower, best_x[:k])
@@ -545,9 +557,8 @@ def optimize(model: GlmerModel, start=None):
             best_x, best_f = x, f
     best_x, best_f = descend(fun2, best_x, best_f, lower, stage2, 1e-12)
     on_bound = np.isfinite(lower) & (best_x - lower < 1e-10)
-    best_x = np.where(on_bound, lower, best_x)
-    best_f = model.deviance(best_x)
-    return best_x, best_f, messages
+    par = scale * np.where(on_bound, lower, best_x)
+    return par, model.deviance(par), messages
 
 
 # ---------------------------------------------------------------------------

@@ -894,9 +894,13 @@ def check_convergence(fun, theta, lower, tol_grad=2e-3, boundary_tol=1e-4, *,
             f"the deviance decreases when the parameters {inward} move inside their bound "
             f"(by up to {f0 - min(f for f, _, _ in probes):.3g}): a saddle point on the "
             "boundary, not a minimum")
+    g = H_all = None
     if grad is not None:
-        g, H_all = _hessian_from_gradient(grad, theta)
-    else:
+        try:
+            g, H_all = _hessian_from_gradient(grad, theta)
+        except np.linalg.LinAlgError:   # the exact gradient failed near θ: differences
+            pass
+    if g is None:
         g, H_all = _gradient_and_hessian(fun, theta)
     free = np.setdiff1d(np.arange(len(theta)), at_bound)
     max_grad, hessian_pd = 0.0, True
@@ -977,6 +981,58 @@ def _reflections(model: "LmerModel", theta: np.ndarray) -> list[np.ndarray]:
     return out
 
 
+def theta_scales(model: "LmerModel") -> np.ndarray:
+    """One scale per element of θ: ``1 / rms(x_r)`` for an element in row r of its term's
+    T_i, where x_r is the model-matrix column of that random effect (1 for an intercept).
+
+    A random slope of a covariate measured in thousands has a relative SD of order 1e-4;
+    next to an intercept's of order 1, such θ are as badly scaled for a gradient method
+    as the covariate is. Divided by these scales they are of the same order, as if the
+    covariate had been rescaled to an RMS of 1; the model and its optimum do not change.
+    """
+    out = []
+    for i, t in enumerate(model.terms):
+        rms = np.sqrt(np.mean(np.asarray(t.X, dtype=float) ** 2, axis=0))
+        rms = np.where(np.isfinite(rms) & (rms > 0), rms, 1.0)
+        rows, _ = model._tri[i]
+        out.append(1.0 / rms[np.asarray(rows, dtype=int)])
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+class _Scaled:
+    """An :class:`LmerModel` seen in the scaled parameters φ = θ / scale (see
+    :func:`theta_scales`): what :func:`optimize` needs, nothing else."""
+
+    def __init__(self, model: LmerModel, scale: np.ndarray):
+        self.model, self.scale = model, np.asarray(scale, dtype=float)
+        self.lower = model.lower                 # 0 or -inf: unchanged by the scale
+        self.theta0 = model.theta0 / self.scale  # lme4's start
+        self.has_gradient = model.has_gradient
+        self.terms, self._tri, self.theta_slices = (model.terms, model._tri,
+                                                    model.theta_slices)
+
+    @property
+    def n_evals(self):
+        return self.model.n_evals
+
+    @n_evals.setter
+    def n_evals(self, value):
+        self.model.n_evals = value
+
+    def factor(self, phi):
+        return self.model.factor(self.scale * np.asarray(phi, dtype=float))
+
+    def _deviance(self, f):
+        return self.model._deviance(f)
+
+    def deviance(self, phi):
+        return self.model.deviance(self.scale * np.asarray(phi, dtype=float))
+
+    def gradient(self, phi, factor=None):
+        return self.scale * self.model.gradient(self.scale * np.asarray(phi, dtype=float),
+                                                factor=factor)
+
+
 def optimize(model: LmerModel):
     """Minimise the profiled deviance over θ within lme4's bounds.
 
@@ -1000,6 +1056,9 @@ def optimize(model: LmerModel):
        point wins.
 
     The fit never ends at a point with a higher deviance than one it evaluated.
+    :func:`lmer` hands this function the model in scaled parameters (:class:`_Scaled`,
+    θ divided by :func:`theta_scales`), so that every step above sees parameters of
+    the same order whatever the units of the covariates.
     Returns ``(theta, deviance, messages, convergence)``.
     """
     lower = model.lower
@@ -1023,7 +1082,12 @@ def optimize(model: LmerModel):
     if exact:
         def jac(x):
             f = last.get("factor") if np.array_equal(last.get("theta"), x) else None
-            return model.gradient(x, factor=f)
+            try:
+                return model.gradient(x, factor=f)
+            except np.linalg.LinAlgError:
+                # X'V⁻¹X too ill-conditioned for the gradient's Cholesky (an uncentred
+                # covariate in the thousands) while the deviance is fine: differences
+                return _central_gradient(fun, x, lower)
     else:
         def jac(x):
             return _central_gradient(fun, x, lower)
@@ -1227,7 +1291,9 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, *, missing: str = 
 
     with _one_blas_thread():   # the result's derivatives too (vcov of the variances)
         model = LmerModel(X, y, terms, reml=REML)
-        theta, dev, messages, conv = optimize(model)
+        scale = theta_scales(model)
+        phi, dev, messages, conv = optimize(_Scaled(model, scale))
+        theta = scale * phi
         if not conv.converged:
             warnings.warn(
                 f"lmer({formula!r}): the fit did not pass lme4's convergence checks: "

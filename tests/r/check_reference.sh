@@ -12,7 +12,8 @@
 #    r2_nakagawa/confint/bootMer/PBmodcomp values into posthoc/ and intervals/;
 #    tests/r/glmer_cases.py and tests/r/glmer.R write lme4::glmer's fits into glmer/,
 #    tests/r/glmer_intervals.R their confint/bootMer/PBmodcomp into glmer_intervals/ and
-#    tests/r/glmer_r2.R their r2_nakagawa into glmer_r2/;
+#    tests/r/glmer_r2.R their r2_nakagawa into glmer_r2/; tests/r/scaling_cases.py and
+#    tests/r/scaling.R lme4's fits of covariates in the thousands into scaling/;
 #    tests/r/power.R writes power.t.test's closed-form power into power/, and
 #    tests/r/binary.R chapter 13's glmer, emmeans, afex and geepack values into binary/;
 #    tests/r/fhch2010.R chapter 11's model selection and final model into fhch2010/;
@@ -40,6 +41,8 @@ if [[ "${1:-}" == "--update" ]]; then
     Rscript tests/r/glmer.R data/reference/glmer data/reference
     Rscript tests/r/glmer_intervals.R data/reference/glmer data/reference
     Rscript tests/r/glmer_r2.R data/reference/glmer data/reference
+    "$PYTHON" tests/r/scaling_cases.py data/reference/scaling
+    Rscript tests/r/scaling.R data/reference/scaling data/reference
     Rscript data/r/export_lme4_data.R data
     echo "updated data/reference/ -- review the diff and update data/reference/README.md if versions changed"
     exit 0
@@ -60,6 +63,9 @@ mkdir -p "$tmp/glmer"
 Rscript tests/r/glmer.R "$tmp/glmer" "$tmp"
 Rscript tests/r/glmer_intervals.R "$tmp/glmer" "$tmp"
 Rscript tests/r/glmer_r2.R "$tmp/glmer" "$tmp"
+mkdir -p "$tmp/scaling"
+"$PYTHON" tests/r/scaling_cases.py "$tmp/scaling"
+Rscript tests/r/scaling.R "$tmp/scaling" "$tmp"
 "$PYTHON" tests/r/json_compare.py data/reference "$tmp" --rtol 1e-6
 
 # The lme4 data sets shipped in data/ must be exactly what lme4 has.
