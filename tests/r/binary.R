@@ -19,6 +19,8 @@ suppressPackageStartupMessages({
   library(afex)
   library(geepack)
 })
+source(file.path(dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE),
+                                                  value = TRUE)[1])), "common.R"))
 
 invisible(Sys.setlocale("LC_COLLATE", "C"))
 set.seed(20240801)  # nothing draws random numbers; fixed anyway
@@ -29,8 +31,6 @@ out_dir <- if (length(args) >= 2) args[[2]] else file.path("data", "reference")
 dir <- file.path(out_dir, "binary")
 dir.create(dir, showWarnings = FALSE, recursive = TRUE)
 
-u <- jsonlite::unbox
-num <- function(x) as.numeric(unname(x))
 write <- function(x, name) {
   writeLines(toJSON(x, digits = NA, auto_unbox = FALSE, pretty = TRUE),
              file.path(dir, paste0(name, ".json")))
@@ -42,13 +42,7 @@ versions <- list(R = u(R.version.string),
                  afex = u(as.character(packageVersion("afex"))),
                  geepack = u(as.character(packageVersion("geepack"))))
 
-fhch <- read.csv(file.path("data", "fhch2010.csv"), stringsAsFactors = FALSE)
-fhch$task <- factor(fhch$task, levels = c("naming", "lexdec"))
-fhch$stimulus <- factor(fhch$stimulus, levels = c("word", "nonword"))
-fhch$frequency <- factor(fhch$frequency, levels = c("low", "high"))
-fhch$id <- factor(fhch$id)
-fhch$item <- factor(fhch$item)
-fhch$correct <- as.integer(as.logical(fhch$correct))
+fhch <- read_fhch2010()
 lex <- droplevels(fhch[fhch$task == "lexdec", ])
 tight <- glmerControl(tolPwrss = 1e-12)
 

@@ -24,6 +24,9 @@ suppressPackageStartupMessages({
   library(emmeans)
   library(performance)
 })
+source(file.path(dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE),
+                                                  value = TRUE)[1])), "common.R"))
+options(capture.labels = TRUE)  # notes read "warning: ..." or "message: ..."
 
 invisible(Sys.setlocale("LC_COLLATE", "C"))
 set.seed(20100101)  # nothing draws random numbers; fixed anyway
@@ -37,9 +40,6 @@ out_dir <- file.path(out_root, "fhch2010")
 dir.create(out_dir, showWarnings = FALSE, recursive = TRUE)
 data_file <- file.path("data", "fhch2010.csv")  # run from the repository root
 
-u <- jsonlite::unbox
-num <- function(x) as.numeric(unname(x))
-chr <- function(x) as.character(unname(x))
 write_out <- function(x, name) {
   jsonlite::write_json(x, file.path(out_dir, name), digits = NA, pretty = TRUE,
                        auto_unbox = FALSE)
@@ -52,23 +52,6 @@ versions <- list(
   emmeans = u(as.character(packageVersion("emmeans"))),
   performance = u(as.character(packageVersion("performance")))
 )
-
-# Run expr, collecting warnings and messages instead of printing them.
-capture <- function(expr) {
-  notes <- character(0)
-  value <- withCallingHandlers(
-    expr,
-    warning = function(w) {
-      notes <<- c(notes, paste("warning:", conditionMessage(w)))
-      invokeRestart("muffleWarning")
-    },
-    message = function(m) {
-      notes <<- c(notes, paste("message:", trimws(conditionMessage(m))))
-      invokeRestart("muffleMessage")
-    }
-  )
-  list(value = value, notes = notes)
-}
 
 # ------------------------------------------------------------------ data, exclusions
 raw <- read.csv(data_file, stringsAsFactors = FALSE)

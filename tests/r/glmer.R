@@ -22,6 +22,9 @@ suppressPackageStartupMessages({
   library(jsonlite)
   library(lme4)
 })
+source(file.path(dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE),
+                                                  value = TRUE)[1])), "common.R"))
+options(capture.trim = FALSE)  # messages kept as lme4 prints them
 
 invisible(Sys.setlocale("LC_COLLATE", "C"))
 set.seed(20240611)  # nothing draws random numbers; fixed anyway
@@ -33,13 +36,8 @@ out_dir <- if (length(args) >= 2) args[[2]] else file.path("data", "reference")
 glmer_dir <- file.path(out_dir, "glmer")
 dir.create(glmer_dir, showWarnings = FALSE, recursive = TRUE)
 
-u <- jsonlite::unbox
-num <- function(x) as.numeric(unname(x))
-
 read_case <- function(name, dir = cases_dir) {
-  d <- read.csv(file.path(dir, paste0(name, ".csv")), stringsAsFactors = FALSE)
-  for (col in names(d)) if (is.character(d[[col]])) d[[col]] <- factor(d[[col]])
-  d
+  read_factors(file.path(dir, paste0(name, ".csv")))
 }
 
 # cbpp, exported once so that Python reads the same rows
@@ -49,50 +47,9 @@ write.csv(data.frame(herd = as.character(cbpp_out$herd),
                      period = as.character(cbpp_out$period)),
           file.path(glmer_dir, "cbpp.csv"), row.names = FALSE)
 
-fhch <- read.csv(file.path("data", "fhch2010.csv"), stringsAsFactors = FALSE)
-fhch$task <- factor(fhch$task, levels = c("naming", "lexdec"))
-fhch$stimulus <- factor(fhch$stimulus, levels = c("word", "nonword"))
-fhch$frequency <- factor(fhch$frequency, levels = c("low", "high"))
-fhch$id <- factor(fhch$id)
-fhch$item <- factor(fhch$item)
-fhch$correct <- as.integer(as.logical(fhch$correct))
+fhch <- read_fhch2010()
 
-capture <- function(expr) {
-  notes <- character(0)
-  value <- withCallingHandlers(
-    expr,
-    warning = function(w) {
-      notes <<- c(notes, conditionMessage(w))
-      invokeRestart("muffleWarning")
-    },
-    message = function(m) {
-      notes <<- c(notes, conditionMessage(m))
-      invokeRestart("muffleMessage")
-    })
-  list(value = value, notes = notes)
-}
-
-cases <- list(
-  crossed_intercepts = list(data = "crossed_accuracy", family = "binomial",
-                            formula = "correct ~ cond + (1 | subject) + (1 | item)"),
-  crossed_slopes = list(data = "crossed_accuracy", family = "binomial",
-                        formula = "correct ~ cond + (1 + cond | subject) + (1 | item)"),
-  saddle_start = list(data = "small_crossed", family = "binomial",
-                      formula = "correct ~ cond + (1 | subject) + (1 | item)"),
-  poisson = list(data = "counts", family = "poisson",
-                 formula = "count ~ x + (1 | site)"),
-  singular = list(data = "singular", family = "binomial",
-                  formula = "y ~ cond + (1 | group)"),
-  cbpp = list(data = "cbpp", family = "binomial",
-              formula = "cbind(incidence, size - incidence) ~ period + (1 | herd)"),
-  agq9 = list(data = "scalar", family = "binomial", formula = "y ~ x + (1 | cluster)",
-              nAGQ = 9),
-  fhch_lexdec = list(data = "fhch_lexdec", family = "binomial",
-                     formula = paste("correct ~ stimulus * frequency",
-                                     "+ (1 + stimulus | id) + (1 | item)")),
-  fhch_separation = list(data = "fhch_all", family = "binomial",
-                         formula = "correct ~ task * stimulus + (1 | id) + (1 | item)")
-)
+cases <- glmer_cases
 
 only <- if (length(args) >= 3) args[-(1:2)] else names(cases)
 

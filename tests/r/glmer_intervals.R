@@ -20,6 +20,8 @@ suppressPackageStartupMessages({
   library(lme4)
   library(pbkrtest)
 })
+source(file.path(dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE),
+                                                  value = TRUE)[1])), "common.R"))
 invisible(Sys.setlocale("LC_COLLATE", "C"))
 options(contrasts = c("contr.treatment", "contr.poly"), warn = 1)
 
@@ -28,41 +30,15 @@ cases_dir <- if (length(args) >= 1) args[[1]] else file.path("data", "reference"
 out_dir <- file.path(if (length(args) >= 2) args[[2]] else file.path("data", "reference"),
                      "glmer_intervals")
 dir.create(out_dir, showWarnings = FALSE, recursive = TRUE)
-u <- jsonlite::unbox
-num <- function(x) as.numeric(unname(x))
 tight <- glmerControl(tolPwrss = 1e-12)
 versions <- list(R = u(R.version.string), lme4 = u(as.character(packageVersion("lme4"))),
                  pbkrtest = u(as.character(packageVersion("pbkrtest"))))
 
 read_case <- function(name) {
-  d <- read.csv(file.path(cases_dir, paste0(name, ".csv")), stringsAsFactors = FALSE)
-  for (col in names(d)) if (is.character(d[[col]])) d[[col]] <- factor(d[[col]])
+  d <- read_factors(file.path(cases_dir, paste0(name, ".csv")))
   if ("period" %in% names(d)) d$period <- factor(d$period)
   d
 }
-ci_json <- function(ci) list(names = rownames(ci), lower = num(ci[, 1]), upper = num(ci[, 2]))
-pct_se <- function(t, a) {
-  t <- sort(t[is.finite(t)]); R <- length(t)
-  s <- sqrt(a * (1 - a) / R)
-  lo <- t[max(1, floor(R * (a - s)))]; hi <- t[min(R, ceiling(R * (a + s)))]
-  (hi - lo) / 2
-}
-# Run expr, collecting warnings and messages instead of printing them.
-capture <- function(expr) {
-  notes <- character(0)
-  value <- withCallingHandlers(
-    expr,
-    warning = function(w) {
-      notes <<- c(notes, conditionMessage(w))
-      invokeRestart("muffleWarning")
-    },
-    message = function(m) {
-      notes <<- c(notes, trimws(conditionMessage(m)))
-      invokeRestart("muffleMessage")
-    })
-  list(value = value, notes = notes)
-}
-
 cases <- list(
   cbpp = list(data = "cbpp", family = "binomial", boot = TRUE,
               formula = "cbind(incidence, size - incidence) ~ period + (1 | herd)"),

@@ -19,6 +19,9 @@ suppressPackageStartupMessages({
   library(performance)
   library(pbkrtest)
 })
+source(file.path(dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE),
+                                                  value = TRUE)[1])), "common.R"))
+options(capture.labels = TRUE)  # notes read "warning: ..." or "message: ..."
 invisible(Sys.setlocale("LC_COLLATE", "C"))
 options(contrasts = c("contr.treatment", "contr.poly"), warn = 1)
 
@@ -27,8 +30,6 @@ cases_dir <- if (length(args) >= 1) args[[1]] else file.path("data", "reference"
 out_dir <- file.path(if (length(args) >= 2) args[[2]] else file.path("data", "reference"),
                      "intervals")
 dir.create(out_dir, showWarnings = FALSE, recursive = TRUE)
-u <- jsonlite::unbox
-num <- function(x) as.numeric(unname(x))
 
 versions <- list(R = u(R.version.string), lme4 = u(as.character(packageVersion("lme4"))),
                  performance = u(as.character(packageVersion("performance"))),
@@ -38,31 +39,11 @@ versions <- list(R = u(R.version.string), lme4 = u(as.character(packageVersion("
 manifest <- jsonlite::fromJSON(file.path(cases_dir, "cases.json"), simplifyVector = FALSE)
 read_case <- function(name) {
   case <- Filter(function(c) c$name == name, manifest)[[1]]
-  d <- read.csv(file.path(cases_dir, paste0(name, ".csv")), stringsAsFactors = FALSE)
-  for (col in names(d)) if (is.character(d[[col]])) d[[col]] <- factor(d[[col]])
+  d <- read_factors(file.path(cases_dir, paste0(name, ".csv")))
   list(formula = case$formula, data = d)
 }
 
-capture <- function(expr) {
-  notes <- character(0)
-  value <- withCallingHandlers(expr,
-    warning = function(w) { notes <<- c(notes, paste("warning:", conditionMessage(w)))
-                            invokeRestart("muffleWarning") },
-    message = function(m) { notes <<- c(notes, paste("message:", trimws(conditionMessage(m))))
-                            invokeRestart("muffleMessage") })
-  list(value = value, notes = notes)
-}
 
-ci_json <- function(ci) list(names = rownames(ci), lower = num(ci[, 1]), upper = num(ci[, 2]))
-
-# standard error of a percentile estimate from R replicates: half the distance between
-# the order statistics one binomial SD either side
-pct_se <- function(t, a) {
-  t <- sort(t[is.finite(t)]); R <- length(t)
-  s <- sqrt(a * (1 - a) / R)
-  lo <- t[max(1, floor(R * (a - s)))]; hi <- t[min(R, ceiling(R * (a + s)))]
-  (hi - lo) / 2
-}
 
 cases <- list(
   sleepstudy = list(profile = TRUE, boot = TRUE),

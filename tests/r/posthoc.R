@@ -25,6 +25,9 @@ suppressPackageStartupMessages({
   library(lmerTest)
   library(emmeans)
 })
+source(file.path(dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE),
+                                                  value = TRUE)[1])), "common.R"))
+options(capture.labels = TRUE)  # notes read "warning: ..." or "message: ..."
 
 invisible(Sys.setlocale("LC_COLLATE", "C"))
 set.seed(20240615)  # nothing draws random numbers; fixed anyway
@@ -38,9 +41,6 @@ out_dir <- if (length(args) >= 2) args[[2]] else file.path("data", "reference")
 out_dir <- file.path(out_dir, "posthoc")
 dir.create(out_dir, showWarnings = FALSE, recursive = TRUE)
 
-u <- jsonlite::unbox
-num <- function(x) as.numeric(unname(x))
-chr <- function(x) as.character(unname(x))
 
 versions <- list(
   R = u(R.version.string),
@@ -151,23 +151,6 @@ QUERIES <- list(
 )
 
 # ------------------------------------------------------------------------- helpers
-# Run expr, collecting warnings and messages instead of printing them.
-capture <- function(expr) {
-  notes <- character(0)
-  value <- withCallingHandlers(
-    expr,
-    warning = function(w) {
-      notes <<- c(notes, paste("warning:", conditionMessage(w)))
-      invokeRestart("muffleWarning")
-    },
-    message = function(m) {
-      notes <<- c(notes, paste("message:", trimws(conditionMessage(m))))
-      invokeRestart("muffleMessage")
-    }
-  )
-  list(value = value, notes = notes)
-}
-
 table_json <- function(s, cols) {
   out <- list()
   for (nm in names(s)) {

@@ -24,6 +24,9 @@ suppressPackageStartupMessages({
   library(lmerTest)
   library(afex)
 })
+source(file.path(dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE),
+                                                  value = TRUE)[1])), "common.R"))
+options(capture.labels = TRUE)  # notes read "warning: ..." or "message: ..."
 
 invisible(Sys.setlocale("LC_COLLATE", "C"))
 set.seed(20240601)  # nothing should draw random numbers; fixed anyway
@@ -34,9 +37,6 @@ cases_dir <- if (length(args) >= 1) args[[1]] else file.path("data", "reference"
 out_dir <- if (length(args) >= 2) args[[2]] else file.path("data", "reference")
 dir.create(out_dir, showWarnings = FALSE, recursive = TRUE)
 
-u <- jsonlite::unbox
-num <- function(x) as.numeric(unname(x))
-chr <- function(x) as.character(unname(x))
 
 versions <- list(
   R = u(R.version.string),
@@ -47,23 +47,6 @@ versions <- list(
   Matrix = u(as.character(packageVersion("Matrix"))),
   jsonlite = u(as.character(packageVersion("jsonlite")))
 )
-
-# Run expr, collecting warnings and messages instead of printing them.
-capture <- function(expr) {
-  notes <- character(0)
-  value <- withCallingHandlers(
-    expr,
-    warning = function(w) {
-      notes <<- c(notes, paste("warning:", conditionMessage(w)))
-      invokeRestart("muffleWarning")
-    },
-    message = function(m) {
-      notes <<- c(notes, paste("message:", trimws(conditionMessage(m))))
-      invokeRestart("muffleMessage")
-    }
-  )
-  list(value = value, notes = notes)
-}
 
 anova_json <- function(a) {
   list(

@@ -16,6 +16,8 @@ suppressPackageStartupMessages({
   library(jsonlite)
   library(lme4)
 })
+source(file.path(dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE),
+                                                  value = TRUE)[1])), "common.R"))
 invisible(Sys.setlocale("LC_COLLATE", "C"))
 options(contrasts = c("contr.treatment", "contr.poly"), warn = 1)
 
@@ -24,23 +26,6 @@ cases_dir <- if (length(args) >= 1) args[[1]] else file.path("data", "reference"
 out_dir <- file.path(if (length(args) >= 2) args[[2]] else file.path("data", "reference"),
                      "scaling")
 dir.create(out_dir, showWarnings = FALSE, recursive = TRUE)
-u <- jsonlite::unbox
-num <- function(x) as.numeric(unname(x))
-
-capture <- function(expr) {
-  notes <- character(0)
-  value <- withCallingHandlers(
-    expr,
-    warning = function(w) {
-      notes <<- c(notes, conditionMessage(w))
-      invokeRestart("muffleWarning")
-    },
-    message = function(m) {
-      notes <<- c(notes, trimws(conditionMessage(m)))
-      invokeRestart("muffleMessage")
-    })
-  list(value = value, notes = notes)
-}
 
 fit_json <- function(fit) {
   m <- fit$value
@@ -53,7 +38,7 @@ fit_json <- function(fit) {
 cases <- jsonlite::fromJSON(file.path(cases_dir, "cases.json"), simplifyVector = FALSE)
 for (name in names(cases)) {
   case <- cases[[name]]
-  d <- read.csv(file.path(cases_dir, paste0(case$data, ".csv")), stringsAsFactors = TRUE)
+  d <- read_factors(file.path(cases_dir, paste0(case$data, ".csv")))
   f <- as.formula(case$formula)
   out <- list(case = u(name), data = u(case$data), model = u(case$model),
               family = u(case$family), formula = u(case$formula), nobs = u(nrow(d)))
