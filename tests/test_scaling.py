@@ -47,3 +47,23 @@ def test_never_a_worse_optimum_than_lme4(name, how):
     if abs(m.llf - ref["logLik"]) <= 1e-7 * abs(ref["logLik"]):
         np.testing.assert_allclose(m.fe_params, ref["fixef"], rtol=1e-3)
         np.testing.assert_allclose(m.bse, ref["se"], rtol=1e-3)
+
+
+@pytest.mark.parametrize("name", ["slopes_correlated", "binary_slopes"])
+def test_bootstrap_refits_reach_a_new_fit(name):
+    # a parametric bootstrap refits from the estimates: on these scales too it must
+    # land where a fit from scratch to the same simulated response lands
+    case = CASES[name]
+    m, _ = _fit(name, "REML" if case["model"] == "lmer" else "fit")
+    y = m.simulate(1, seed=3)[0]
+    data = pd.read_csv(DIR / f"{case['data']}.csv").assign(y=y)
+    if case["model"] == "lmer":
+        new = lmer(case["formula"], data)
+        deviance = m._quick_refit(y)[3]
+        assert deviance == pytest.approx(new.deviance, rel=1e-7, abs=1e-6)
+    else:
+        new = glmer(case["formula"], data.assign(y=y.astype(int)), family=case["family"])
+        deviance = m._quick_refit(y)[3]
+        assert deviance == pytest.approx(-2 * new.llf, rel=1e-7)
+    again = m.refit(y)
+    assert again.llf == pytest.approx(new.llf, rel=1e-7)

@@ -185,9 +185,11 @@ class GlmerResult(LmerResult):
 
     # ------------------------------------------------------------------ simulation
     def _simulate_one(self, rng: np.random.Generator) -> np.ndarray:
-        """One response drawn from the fit: random effects ``b* ~ N(0, ΛΛ')`` drawn term
-        by term, ``μ* = g⁻¹(Xβ̂ + Zb*)``, then a binomial (as a proportion of the row's
-        trials) or Poisson draw."""
+        """One response drawn from the fit (what :meth:`simulate` returns, row by row):
+        random effects ``b* ~ N(0, ΛΛ')`` drawn term by term, ``μ* = g⁻¹(Xβ̂ + Zb*)``,
+        then a binomial draw given as the proportion of the row's trials that succeed (0
+        or 1 for a 0/1 response; lme4 returns the successes and failures of a ``cbind``
+        response as two columns instead) or a Poisson count."""
         eta = self._X @ self.fe_params.to_numpy()
         for i, t in enumerate(self.terms):
             T = self.model.T(self.theta, i)
@@ -198,29 +200,6 @@ class GlmerResult(LmerResult):
             m = np.round(self.weights).astype(np.int64)
             return rng.binomial(m, mu) / m
         return rng.poisson(mu).astype(float)
-
-    def simulate(self, nsim: int = 1, seed=None) -> np.ndarray:
-        """Responses simulated from the fitted model (lme4's ``simulate(m, use.u = FALSE)``).
-
-        Parameters
-        ----------
-        nsim : int, default 1
-            Number of response vectors.
-        seed : int, numpy SeedSequence or Generator, optional
-            Seed for ``numpy.random.default_rng``.
-
-        Returns
-        -------
-        numpy.ndarray, shape (nsim, nobs)
-            New random effects for every vector, drawn from their estimated covariance;
-            then, per row, a binomial draw given as the proportion of the row's trials
-            that succeed (0 or 1 for a 0/1 response; lme4 returns the successes and
-            failures of a ``cbind`` response as two columns instead) or a Poisson count.
-        """
-        if isinstance(nsim, bool) or not isinstance(nsim, (int, np.integer)) or nsim < 1:
-            raise ValueError(f"nsim must be a positive integer, got {nsim!r}")
-        rng = np.random.default_rng(seed)
-        return np.vstack([self._simulate_one(rng) for _ in range(int(nsim))])
 
     def _quick_refit(self, y) -> tuple:
         """The fit to a new response, from this fit's (θ, β), without convergence checks

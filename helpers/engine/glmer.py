@@ -446,28 +446,39 @@ class GlmerModel:
                 mult += w * np.exp(-0.5 * (devc(s.u + z * sd) - devc0) + 0.5 * z * z)
         return float(devc0.sum() + s.factor.ldL2 - 2 * np.sum(np.log(mult)))
 
+    # An optimizer's trial steps can reach points where exp(η) overflows or μ hits 0 or 1
+    # (large counts, a wide step in a slope): the deviance there is +inf, which sends the
+    # line search back, not a warning for the reader. Hence the errstate below.
     def deviance_theta(self, theta) -> float:
-        """Stage 1: the Laplace deviance at θ with β inside PIRLS."""
+        """Stage 1: the Laplace deviance at θ with β inside PIRLS (+inf where it cannot be
+        evaluated)."""
         self.n_evals += 1
-        try:
-            return self.laplace(self.pirls(theta))
-        except (np.linalg.LinAlgError, FloatingPointError):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            try:
+                f = self.laplace(self.pirls(theta))
+            except (np.linalg.LinAlgError, FloatingPointError):
+                f = np.inf
+        if not np.isfinite(f):
             self._warm = (np.zeros(self.q), self.beta_start.copy())
             return np.inf
+        return f
 
     def deviance(self, par) -> float:
-        """Stage 2: the deviance at ``par = (θ, β)`` (Laplace, or AGQ when nAGQ > 1)."""
+        """Stage 2: the deviance at ``par = (θ, β)`` (Laplace, or AGQ when nAGQ > 1;
+        +inf where it cannot be evaluated)."""
         self.n_evals += 1
         par = np.asarray(par, dtype=float)
         theta, beta = par[: self.k_theta], par[self.k_theta :]
-        try:
-            s = self.pirls(theta, beta)
-        except (np.linalg.LinAlgError, FloatingPointError):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             try:
-                s = self.pirls(theta, beta, u=np.zeros(self.q))
+                s = self.pirls(theta, beta)
             except (np.linalg.LinAlgError, FloatingPointError):
-                return np.inf
-        return self.agq(s) if self.nAGQ > 1 else self.laplace(s)
+                try:
+                    s = self.pirls(theta, beta, u=np.zeros(self.q))
+                except (np.linalg.LinAlgError, FloatingPointError):
+                    return np.inf
+            f = self.agq(s) if self.nAGQ > 1 else self.laplace(s)
+        return f if np.isfinite(f) else np.inf
 
 
 # ---------------------------------------------------------------------------

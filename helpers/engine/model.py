@@ -669,19 +669,24 @@ class LmerModel:
     def refit_theta(self, theta0, maxiter: int = 500) -> tuple[np.ndarray, float]:
         """Minimise the deviance by L-BFGS-B from ``theta0`` (e.g. the original fit's θ),
         without :func:`optimize`'s restarts and convergence checks: the quick refit of a
-        parametric bootstrap. Returns ``(theta, deviance)``."""
+        parametric bootstrap. Works on the scaled parameters of :func:`theta_scales`, as
+        :func:`optimize` does. Returns ``(theta, deviance)``."""
         lower = self.lower
         bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
+        scaled = _Scaled(self, theta_scales(self))
         if self.has_gradient:
             def jac(x):
-                return self.gradient(x)
+                try:
+                    return scaled.gradient(x)
+                except np.linalg.LinAlgError:
+                    return _central_gradient(scaled.deviance, x, lower)
         else:
             def jac(x):
-                return _central_gradient(self.deviance, x, lower)
-        x0 = np.maximum(np.asarray(theta0, dtype=float), lower)
-        r = so.minimize(self.deviance, x0, jac=jac, method="L-BFGS-B", bounds=bounds,
+                return _central_gradient(scaled.deviance, x, lower)
+        x0 = np.maximum(np.asarray(theta0, dtype=float) / scaled.scale, lower)
+        r = so.minimize(scaled.deviance, x0, jac=jac, method="L-BFGS-B", bounds=bounds,
                         options={"ftol": 1e-12, "gtol": 1e-6, "maxiter": maxiter})
-        x = np.where(np.isfinite(lower) & (r.x - lower < 1e-10), lower, r.x)
+        x = scaled.scale * np.where(np.isfinite(lower) & (r.x - lower < 1e-10), lower, r.x)
         return x, float(self.deviance(x))
 
     # -- conditional modes -------------------------------------------------------

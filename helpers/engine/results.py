@@ -208,6 +208,9 @@ class LmerResult:
         numpy.ndarray, shape (nsim, nobs)
             Fixed part ``Xβ̂``, plus random effects drawn from their estimated covariance
             ``σ̂² T_i T_i'`` (new ones for every vector), plus residual noise ``N(0, σ̂²)``.
+            For a ``helpers.glmer`` fit, new random effects and then a binomial or
+            Poisson draw around ``g⁻¹(Xβ̂ + Zb*)``
+            (:meth:`~helpers.engine.glm_results.GlmerResult._simulate_one`).
         """
         if isinstance(nsim, bool) or not isinstance(nsim, (int, np.integer)) or nsim < 1:
             raise ValueError(f"nsim must be a positive integer, got {nsim!r}")
