@@ -92,6 +92,9 @@ CHEATSHEET_PROBES = {
     "glmer_agq1_llf": "fit_agq[1].llf",
     "emm_cbpp": "emm_cbpp[['prob', 'SE', 'lower', 'upper']].to_dict('list')",
     "pairs_cbpp": "pairs_cbpp[['contrast', 'estimate', 'SE', 't', 'p']].to_dict('list')",
+    "ci_cbpp": "ci_cbpp.to_dict('list')",
+    "ci_cbpp_rows": "list(ci_cbpp.index)",
+    "r2_cbpp": "r2_cbpp.to_dict()",
     # each model in lme4's syntax (helpers.mixedlm) and in statsmodels' own spelling
     "llf_pairs": "[[fit_cor.llf, fit_cor_sm.llf], [fit_unc.llf, fit_unc_sm.llf],"
                  " [fit_pen.llf, fit_pen_sm.llf], [fit_nest.llf, fit_nest_sm.llf]]",
@@ -380,6 +383,19 @@ def test_glmer_rows_match_lme4_and_emmeans(cheatsheet):
     np.testing.assert_allclose(v["pairs_cbpp"]["SE"], d["SE"], rtol=1e-3)
     np.testing.assert_allclose(v["pairs_cbpp"]["t"], d["z.ratio"], rtol=1e-3)
     np.testing.assert_allclose(v["pairs_cbpp"]["p"], d["p.value"], atol=1e-3)
+
+
+@pytest.mark.slow
+def test_glmer_intervals_and_r2_match_lme4_and_performance(cheatsheet):
+    """confint (profile, 1e-3) and r2_nakagawa (1e-4) of the cbpp glmer fit."""
+    _, v = cheatsheet
+    r = _ref("glmer_intervals/cbpp")["profile"]
+    assert "sigma" not in v["ci_cbpp_rows"] and len(v["ci_cbpp_rows"]) == len(r["names"])
+    np.testing.assert_allclose(v["ci_cbpp"]["lower"], r["lower"], rtol=1e-3)
+    np.testing.assert_allclose(v["ci_cbpp"]["upper"], r["upper"], rtol=1e-3)
+    r2 = _ref("glmer_r2/r2")["cbpp"]
+    assert v["r2_cbpp"]["marginal"] == pytest.approx(r2["r2_marginal"], abs=1e-4)
+    assert v["r2_cbpp"]["conditional"] == pytest.approx(r2["r2_conditional"], abs=1e-4)
 
 
 @pytest.mark.slow

@@ -32,6 +32,7 @@ PROBES = {
         "glmm_llf": "glmm.llf",
         "glmm_converged": "bool(glmm.converged)",
         "odds": "odds.to_dict('list')",
+        "r2": "r2_parts.to_dict()",
         "probs": "probs[['prob', 'SE', 'lower', 'upper']].to_dict('list')",
         "freq_prob": "freq_prob[['estimate', 'SE', 't', 'p']].to_dict('list')",
         "freq_link": "freq_link[['estimate', 'SE', 't', 'p']].to_dict('list')",
@@ -193,3 +194,14 @@ def test_exercises(chapter):
         assert _rel(ours[2:], theirs["fixef"]) < 1e-3
     assert agq["nAGQ = 9"][0] > agq["nAGQ = 1"][0]
     assert v["false_positive_rate"] > 0.2
+
+
+@pytest.mark.slow
+def test_r2_against_performance(chapter):
+    _, v = chapter
+    r = _ref("glmer_r2/r2")["fhch_lexdec"]
+    assert v["r2"]["marginal"] == pytest.approx(r["r2_marginal"], abs=1e-4)
+    assert v["r2"]["conditional"] == pytest.approx(r["r2_conditional"], abs=1e-4)
+    # "about a fifth"; the random effects explain "more than that again"
+    assert 0.17 < v["r2"]["marginal"] < 0.23
+    assert v["r2"]["conditional"] - v["r2"]["marginal"] > v["r2"]["marginal"]
