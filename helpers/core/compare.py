@@ -388,15 +388,17 @@ def lrt(reduced, full, boundary: bool = False, *, method: str = "chi2", nsim: in
     fam0, fam1 = getattr(reduced, "family", None), getattr(full, "family", None)
     if (fam0 is None) != (fam1 is None):
         raise ValueError(
-            "one model is a generalized linear mixed model (helpers.glmer) and the other a "
-            "linear one: their likelihoods are of different responses and cannot be "
-            "compared; fit both with helpers.glmer (one of each is not a nested pair)")
+            "one model is a generalized linear mixed model (helpers.glmer) and the "
+            "other a linear one: their likelihoods are of different responses and "
+            "cannot be compared; fit both with helpers.glmer (one of each is not a "
+            "nested pair)")
     if fam0 is not None and fam0.name != fam1.name:
         raise ValueError(f"the models have different families ({fam0.name} and "
                          f"{fam1.name}); fit both with the same family")
     if fam0 is not None and s0["method"] != s1["method"]:
         raise ValueError(f"the two glmer fits use different approximations "
-                         f"({s0['method']} and {s1['method']}); fit both with the same nAGQ")
+                         f"({s0['method']} and {s1['method']}); fit both with the "
+                         "same nAGQ")
     if s0["method"] != s1["method"]:
         raise ValueError("one model was fitted by REML and the other by ML; fit both the same way")
     df = s1["n_params"] - s0["n_params"]
@@ -423,8 +425,8 @@ def lrt(reduced, full, boundary: bool = False, *, method: str = "chi2", nsim: in
         lmer0, lmer1 = isinstance(reduced, LmerResult), isinstance(full, LmerResult)
         glmm0 = getattr(reduced, "family", None) is not None
         if glmm0 != (getattr(full, "family", None) is not None):
-            raise ValueError("the parametric bootstrap compares two helpers.glmer fits or "
-                             "two linear mixed models, not one of each")
+            raise ValueError("the parametric bootstrap compares two helpers.glmer fits "
+                             "or two linear mixed models, not one of each")
         if lmer0 and lmer1:
             p, simulated, _ = _bootstrap_lmer(reduced, full, chi2, int(nsim), seed)
         elif lmer0 or lmer1:

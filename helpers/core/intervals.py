@@ -15,8 +15,8 @@
 Both accept a statsmodels MixedLM fit (``helpers.mixedlm(...).fit()``), a
 ``helpers.lmer`` fit and a ``helpers.glmer`` fit (profiled on its Laplace deviance of
 (θ, β), see :class:`_GlmerProfile`). For a linear model everything a profile needs is
-the profiled deviance as a function of lme4's θ (the relative Cholesky factors), read from the
-cross-products of either kind of fit: ``log|L|²``, the penalized residual sum
+the profiled deviance as a function of lme4's θ (the relative Cholesky factors), read
+from the cross-products of either kind of fit: ``log|L|²``, the penalized residual sum
 of squares ``r²(θ)``, ``β̂(θ)`` and ``(X'V⁻¹X)⁻¹`` (σ-free).
 
 **How lme4 profiles** (``profile.merMod`` and ``devfun2`` in lme4 1.1-31):
@@ -432,7 +432,8 @@ class _Profile:
         return np.delete(self.v_hat, w)
 
     def start_fixed(self, j):
-        """Where the optimisation over the other parameters starts, for fixed effect j."""
+        """Where the optimisation over the other parameters starts, for fixed effect
+        j."""
         return self.theta_ml
 
     def interval_var(self, w, target):
@@ -499,7 +500,8 @@ class _GlmerProfile(_Profile):
             v[w] = x
             return self._deviance(_theta_of(self.fit, np.append(v, 1.0)), o[nv - 1:])
 
-        bounds = (np.concatenate([lo[others], -free]), np.concatenate([up[others], free]))
+        bounds = (np.concatenate([lo[others], -free]),
+                  np.concatenate([up[others], free]))
         o, val = _minimize(f, start, bounds)
         dev = max(val - self.base, 0.0)
         return math.copysign(math.sqrt(dev), x - self.v_hat[w]), o
