@@ -36,6 +36,22 @@ capture <- function(expr, labels = getOption("capture.labels", FALSE),
 # A confint() table as JSON: row names, lower and upper limits.
 ci_json <- function(ci) list(names = rownames(ci), lower = num(ci[, 1]), upper = num(ci[, 2]))
 
+# A bootMer run (captured: list(value, notes)) as JSON: percentile limits named `names`,
+# the number of replicates and of failed ones, the Monte Carlo standard error of each
+# limit (pct_se) and the notes.
+boot_json <- function(bb, names) {
+  b <- bb$value
+  ci <- confint(b, level = 0.95, type = "perc")
+  rownames(ci) <- names
+  out <- ci_json(ci)
+  out$nsim <- u(nrow(b$t))
+  out$failed <- u(sum(!stats::complete.cases(b$t)))
+  out$mc_se_lower <- num(apply(b$t, 2, pct_se, a = 0.025))
+  out$mc_se_upper <- num(apply(b$t, 2, pct_se, a = 0.975))
+  out$notes <- bb$notes
+  out
+}
+
 # The standard error of a percentile estimated from replicates t: half the distance
 # between the order statistics one binomial SD either side of it.
 pct_se <- function(t, a) {

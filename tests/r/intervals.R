@@ -81,15 +81,7 @@ for (name in names(cases)) {
       c(lme4:::Cv_to_Sv(th, n = nvec, s = sigma(x)), fixef(x))
     }
     bb <- capture(bootMer(m, FUN = fun, nsim = nsim, use.u = FALSE, type = "parametric"))
-    b <- bb$value
-    ci <- confint(b, level = 0.95, type = "perc")
-    rownames(ci) <- rownames(confint(m, method = "Wald", oldNames = FALSE))
-    out$boot <- ci_json(ci)
-    out$boot$nsim <- u(nsim)
-    out$boot$failed <- u(sum(!stats::complete.cases(b$t)))
-    out$boot$mc_se_lower <- num(apply(b$t, 2, pct_se, a = 0.025))
-    out$boot$mc_se_upper <- num(apply(b$t, 2, pct_se, a = 0.975))
-    out$boot$notes <- bb$notes
+    out$boot <- boot_json(bb, rownames(confint(m, method = "Wald", oldNames = FALSE)))
   }
   out$versions <- versions
   writeLines(jsonlite::toJSON(out, digits = NA, pretty = TRUE, na = "null"),
