@@ -423,10 +423,6 @@ def lrt(reduced, full, boundary: bool = False, *, method: str = "chi2", nsim: in
         from ..engine.results import LmerResult
 
         lmer0, lmer1 = isinstance(reduced, LmerResult), isinstance(full, LmerResult)
-        glmm0 = getattr(reduced, "family", None) is not None
-        if glmm0 != (getattr(full, "family", None) is not None):
-            raise ValueError("the parametric bootstrap compares two helpers.glmer fits "
-                             "or two linear mixed models, not one of each")
         if lmer0 and lmer1:
             p, simulated, _ = _bootstrap_lmer(reduced, full, chi2, int(nsim), seed)
         elif lmer0 or lmer1:

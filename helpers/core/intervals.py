@@ -448,9 +448,12 @@ class _Profile:
         return (self._limit(zeta, est, start, -1, target, target * se, lo[w]),
                 self._limit(zeta, est, start, +1, target, target * se, up[w]))
 
+    def fixed_se(self, j):
+        """The standard error of fixed effect j at the optimum: the first step's scale."""
+        return self.sigma_ml * math.sqrt(self.ainv_ml[j, j])
+
     def interval_fixed(self, j, target):
-        est = self.beta_ml[j]
-        se = self.sigma_ml * math.sqrt(self.ainv_ml[j, j])
+        est, se = self.beta_ml[j], self.fixed_se(j)
         zeta = lambda x, s: self.zeta_fixed(j, x, s)  # noqa: E731
         start = self.start_fixed(j)
         return (self._limit(zeta, est, start, -1, target, target * se, -np.inf),
@@ -517,12 +520,8 @@ class _GlmerProfile(_Profile):
         dev = max(val - self.base, 0.0)
         return math.copysign(math.sqrt(dev), x - self.beta_ml[j]), o
 
-    def interval_fixed(self, j, target):
-        est, se = self.beta_ml[j], self.se[j]
-        zeta = lambda x, s: self.zeta_fixed(j, x, s)  # noqa: E731
-        start = self.start_fixed(j)
-        return (self._limit(zeta, est, start, -1, target, target * se, -np.inf),
-                self._limit(zeta, est, start, +1, target, target * se, np.inf))
+    def fixed_se(self, j):
+        return self.se[j]
 
 
 def _profiler(fit):
